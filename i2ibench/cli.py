@@ -1,0 +1,69 @@
+"""The ``i2ibench`` command line. Sub-areas add their commands through ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from . import __version__
+from .errors import I2IError
+
+app = typer.Typer(
+    help="i2ibench: train and score multi-domain image-to-image translation methods under one protocol.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module defines register(app) and owns its commands.
+COMMAND_MODULES = ("cli_data", "cli_train", "cli_eval", "cli_vlm")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"i2ibench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """i2ibench: train and score multi-domain image-to-image translation methods under one protocol."""
+
+
+@app.command("methods")
+def methods_cmd(pattern: str = typer.Argument("*", help="Glob pattern over method names.")) -> None:
+    """List the registered methods (built-in and from the `i2ibench.methods` entry-point group)."""
+    from .registry import get_method_class, list_methods
+
+    for name in list_methods(pattern):
+        cls = get_method_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        typer.echo(f"{name:16s} modes={','.join(cls.modes):18s} labels={cls.label_kind:16s} {doc}")
+
+
+for _mod in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"i2ibench.{_mod}").register(app)
+    except ModuleNotFoundError as e:
+        if e.name != f"i2ibench.{_mod}":
+            raise
+
+
+def main() -> None:
+    try:
+        app()
+    except I2IError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Built-in method plugins. Each module registers itself with ``@register_method``."""
