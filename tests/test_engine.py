@@ -1,0 +1,334 @@
+"""The training engine: exact resume, NaN guard, atomic checkpoints, pruning, config checks,
+sample grids, the `run` command. Toy method and data (tests/engine_toys.py); stargan2 smoke
+on fashion10 where that data is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import engine_toys
+from engine_toys import TOY, ToyDataset, ToyMethod, all_tensors, toy_config
+from i2ibench import engine
+from i2ibench.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from i2ibench.errors import I2IError, TrainingError
+from i2ibench.method import DataInfo
+from i2ibench.sample_grid import grid_size, pick_sample_inputs, save_sample_grids
+from i2ibench.seeding import get_rng_states, seed_everything, set_rng_states
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(tmp: Path, name: str, resume: bool = True, max_steps=None, **overrides):
+    return engine.train(toy_config(**overrides), tmp / name, resume=resume, progress=False,
+                        max_steps=max_steps, train_set=ToyDataset())
+
+
+def assert_same_state(a, b):
+    ta, tb = all_tensors(a), all_tensors(b)
+    assert ta.keys() == tb.keys()
+    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    assert not different, f"tensors differ: {different[:5]}"
+
+
+@pytest.fixture
+def straight(tmp_path):
+    """The uninterrupted 6-step reference run."""
+    return run(tmp_path, "straight")
+
+
+# --------------------------------------------------------------------------- exact resume
+
+@pytest.mark.parametrize("crash_step", [1, 3, 4])
+def test_crash_then_resume_is_bit_identical(tmp_path, straight, monkeypatch, crash_step):
+    monkeypatch.setitem(engine_toys.CRASH_AT, "step", crash_step)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path, "crashed")
+    assert [s for s, _ in list_checkpoints(tmp_path / "crashed")] == [s for s in (2, 4) if s <= crash_step]
+    monkeypatch.setitem(engine_toys.CRASH_AT, "step", -1)
+    resumed = run(tmp_path, "crashed")
+    assert_same_state(straight, resumed)
+    # the final checkpoints hold the same tensors too
+    a = load_checkpoint(tmp_path / "straight/checkpoints/ckpt_00000006.pt")
+    b = load_checkpoint(tmp_path / "crashed/checkpoints/ckpt_00000006.pt")
+    assert torch.equal(a["method"]["nets"]["generator.out.weight"], b["method"]["nets"]["generator.out.weight"])
+    # the loss log has each step once, in order
+    steps = [json.loads(l)["step"] for l in (tmp_path / "crashed/train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_pause_with_max_steps_then_resume_is_bit_identical(tmp_path, straight):
+    paused = run(tmp_path, "paused", max_steps=3)
+    assert [s for s, _ in list_checkpoints(tmp_path / "paused")] == [2, 3]
+    key = "nets.generator.out.weight"
+    assert not torch.equal(all_tensors(paused)[key], all_tensors(straight)[key])
+    assert_same_state(straight, run(tmp_path, "paused"))
+
+
+def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path, straight):
+    """A real process killed with SIGKILL after its first checkpoint, then resumed here."""
+    script = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        torch.set_num_threads(1)
+        from engine_toys import ToyDataset, toy_config
+        from i2ibench.engine import train
+        train(toy_config(), {str(tmp_path / 'killed')!r}, progress=False, train_set=ToyDataset())
+    """)
+    env = {**os.environ, engine_toys.SLEEP_ENV: "0.3"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    first = tmp_path / "killed/checkpoints/ckpt_00000002.pt"
+    deadline = time.time() + 120
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no checkpoint"
+    time.sleep(0.45)  # somewhere inside step 3 or 4
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert list_checkpoints(tmp_path / "killed")[-1][0] < 6
+    assert_same_state(straight, run(tmp_path, "killed"))
+
+
+def test_sample_grids_do_not_change_training(tmp_path, straight):
+    assert_same_state(straight, run(tmp_path, "sampled", **{"train.sample_every": 1}))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path, straight):
+    assert_same_state(straight, run(tmp_path, "again"))
+    other = run(tmp_path, "other", **{"train.seed": 1})
+    assert not torch.equal(all_tensors(other)["nets.generator.out.weight"],
+                           all_tensors(straight)["nets.generator.out.weight"])
+
+
+# --------------------------------------------------------------------------- NaN guard
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, "nan", **{"model.nan_at": 3})
+    good = tmp_path / "nan/checkpoints/ckpt_00000002.pt"
+    assert str(err.value) == f"non-finite loss 'g_loss' at step 3; last good checkpoint: {good}"
+    assert [s for s, _ in list_checkpoints(tmp_path / "nan")] == [2]
+    assert load_checkpoint(good)["step"] == 2
+
+
+def test_nan_before_any_checkpoint_says_so(tmp_path):
+    with pytest.raises(TrainingError, match=r"at step 1; last good checkpoint: none"):
+        run(tmp_path, "nan0", **{"model.nan_at": 1})
+    assert list_checkpoints(tmp_path / "nan0") == []
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    run(tmp_path, "atomic", max_steps=2)
+    ckpt2 = tmp_path / "atomic/checkpoints/ckpt_00000002.pt"
+    before = ckpt2.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        Path(f).write_bytes(b"half a checkpoint")  # a partial write, then the failure
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        run(tmp_path, "atomic")
+    assert ckpt2.read_bytes() == before
+    assert [s for s, _ in list_checkpoints(tmp_path / "atomic")] == [2]
+    assert not [p for p in (tmp_path / "atomic/checkpoints").iterdir() if p.name.endswith(".tmp")]
+    assert load_checkpoint(ckpt2)["step"] == 2
+
+
+def test_keep_ckpts_prunes_oldest(tmp_path):
+    run(tmp_path, "prune", **{"train.ckpt_every": 1, "train.keep_ckpts": 2})
+    assert [s for s, _ in list_checkpoints(tmp_path / "prune")] == [5, 6]
+
+
+def test_checkpoint_loads_weights_only_with_rng_and_config(tmp_path):
+    run(tmp_path, "wo", max_steps=2)
+    path = tmp_path / "wo/checkpoints/ckpt_00000002.pt"
+    raw = torch.load(path, weights_only=True)
+    assert raw["step"] == 2 and raw["world_size"] == 1
+    assert raw["config"]["method"] == TOY and raw["config"]["train"]["seed"] == 777
+    assert raw["rng"][0]["torch"].dtype == torch.uint8
+    assert set(raw["method"]) == {"nets", "nets_ema", "optims", "extra"}
+
+
+def test_load_checkpoint_rejects_non_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"x": torch.zeros(1)}, bad)
+    with pytest.raises(I2IError, match="not an i2ibench checkpoint"):
+        load_checkpoint(bad)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(I2IError, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_save_checkpoint_keep_zero_keeps_all(tmp_path):
+    for s in (1, 2, 3):
+        save_checkpoint(tmp_path, s, {"method": {}}, keep=0)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------- resume config checks
+
+def test_resume_with_other_training_config_is_refused(tmp_path):
+    run(tmp_path, "cfg", max_steps=2)
+    with pytest.raises(I2IError) as err:
+        run(tmp_path, "cfg", **{"model.width": 5, "train.batch_size": 2})
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "model.width: 4 -> 5" in msg and "train.batch_size: 4 -> 2" in msg and "--no-resume" in msg
+    assert [s for s, _ in list_checkpoints(tmp_path / "cfg")] == [2]  # nothing touched
+
+
+def test_resume_allows_bookkeeping_changes_and_longer_runs(tmp_path):
+    run(tmp_path, "ext", max_steps=2)
+    m = run(tmp_path, "ext", **{"train.total_iters": 7, "train.log_every": 3, "train.ckpt_every": 5})
+    assert [s for s, _ in list_checkpoints(tmp_path / "ext")] == [2, 5, 7]
+    assert m is not None
+
+
+def test_no_resume_starts_over(tmp_path, straight):
+    run(tmp_path, "over", **{"model.width": 5})
+    fresh = run(tmp_path, "over", resume=False)
+    assert_same_state(straight, fresh)
+    assert [s for s, _ in list_checkpoints(tmp_path / "over")] == [2, 4, 6]
+
+
+# --------------------------------------------------------------------------- seeding
+
+def test_rng_states_round_trip_every_generator():
+    seed_everything(3)
+    state = get_rng_states()
+    first = (random.random(), float(np.random.rand()), torch.rand(1).item(), np.random.randn(), random.gauss(0, 1))
+    set_rng_states(state)
+    again = (random.random(), float(np.random.rand()), torch.rand(1).item(), np.random.randn(), random.gauss(0, 1))
+    assert first == again
+
+
+# --------------------------------------------------------------------------- sample grids
+
+def test_sample_grid_png_has_expected_size(tmp_path):
+    ds = ToyDataset(n=24, k=3, size=8)
+    cfg = toy_config()
+    method = ToyMethod(cfg, DataInfo("toy", ds.domains, 8), "cpu")
+    inputs = pick_sample_inputs(ds, 3, cfg.model.latent_dim, seed=0)
+    assert inputs.x.shape == (6, 3, 8, 8)  # two per domain (at least 4 rows) ...
+    assert inputs.refs.shape == (3, 3, 8, 8)  # ... and one reference per domain
+    paths = save_sample_grids(method, inputs, 3, tmp_path, step=12)
+    assert [p.name for p in paths] == ["latent_00000012.png", "reference_00000012.png"]
+    h, w = grid_size(6, 4, 8)
+    assert (h, w) == (6 * 8 + 7 * 2, 4 * 8 + 5 * 2)
+    with Image.open(paths[0]) as im:
+        assert im.size == (w, h) and im.mode == "RGB"
+    with Image.open(paths[1]) as im:
+        assert im.size == (w, grid_size(7, 4, 8)[0])
+        # column 0 of the first row under the header is the input itself
+        cell = np.asarray(im)[2 + 10:2 + 18, 2:10]
+        expected = ((inputs.x[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        assert np.array_equal(cell, expected)
+
+
+def test_engine_writes_grids_for_the_methods_modes(tmp_path, monkeypatch):
+    monkeypatch.setattr(ToyMethod, "modes", ("reference",))
+    run(tmp_path, "grids", **{"train.sample_every": 3})
+    names = sorted(p.name for p in (tmp_path / "grids/samples").iterdir())
+    assert names == ["reference_00000003.png", "reference_00000006.png"]
+
+
+def test_logs_and_tensorboard_written(tmp_path):
+    run(tmp_path, "logs", **{"train.log_every": 2})
+    rows = [json.loads(l) for l in (tmp_path / "logs/train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert all({"d_loss", "g_loss", "it_per_s"} <= set(r) for r in rows)
+    assert list((tmp_path / "logs/tb").glob("events.out.tfevents.*"))
+    assert (tmp_path / "logs/config.yaml").read_text().startswith("method: toy-engine")
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _cli():
+    from typer.testing import CliRunner
+
+    from i2ibench.cli import app
+
+    return CliRunner(), app
+
+
+def test_run_bad_set_key_exits_2_with_valid_keys(tmp_path):
+    runner, app = _cli()
+    res = runner.invoke(app, ["run", "--method", TOY, "--dataset", "toy", "--preset", "smoke",
+                              "--out", str(tmp_path / "x"), "--set", "train.batch_sise=3"])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: unknown config key 'train.batch_sise'")
+    assert "did you mean 'train.batch_size'" in lines[0] and "model.width" in lines[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_unknown_method_exits_2(tmp_path):
+    runner, app = _cli()
+    res = runner.invoke(app, ["run", "--method", "stargn2", "--dataset", "fashion10", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: unknown method 'stargn2'")
+
+
+def test_run_help_lists_options():
+    runner, app = _cli()
+    res = runner.invoke(app, ["run", "--help"])
+    assert res.exit_code == 0
+    for opt in ("--method", "--dataset", "--preset", "--out", "--seed", "--no-resume", "--set", "--config",
+                "--data-root", "--vlm", "--precision", "--channels-last", "--no-eval"):
+        assert opt in res.output
+
+
+# --------------------------------------------------------------------------- stargan2 smoke
+
+def _fashion_available() -> bool:
+    try:
+        from i2ibench.datasets import get_spec
+
+        return get_spec("fashion10").available()
+    except Exception:
+        return False
+
+
+stargan2_needed = pytest.mark.skipif(not _fashion_available(), reason="Fashion-MNIST files not installed")
+
+
+@stargan2_needed
+def test_stargan2_smoke_resume_is_bit_identical(tmp_path):
+    from i2ibench.config import build_run_config
+
+    over = {"train.total_iters": 4, "train.ckpt_every": 2, "train.sample_every": 0, "eval.enabled": False}
+    cfg = build_run_config("stargan2", "fashion10", "smoke", over)
+    straight = engine.train(cfg, tmp_path / "a", progress=False)
+    engine.train(cfg, tmp_path / "b", progress=False, max_steps=3)
+    resumed = engine.train(cfg, tmp_path / "b", progress=False)
+    assert_same_state(straight, resumed)
+
+
+@stargan2_needed
+def test_cli_run_stargan2_smoke_leaves_a_run_directory(tmp_path):
+    runner, app = _cli()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", "-m", "stargan2", "-d", "fashion10", "--preset", "smoke", "--out", str(out),
+                              "--no-eval", "--no-progress", "--set", "train.total_iters=2",
+                              "--set", "train.sample_every=2"])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert (out / "config.yaml").is_file()
+    assert [s for s, _ in list_checkpoints(out)] == [2]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["latent_00000002.png", "reference_00000002.png"]
