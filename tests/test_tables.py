@@ -1,0 +1,223 @@
+"""Tables: published numbers, --compare arithmetic, seed aggregation, filters, formats."""
+
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from i2ibench import records as R
+from i2ibench.published import TABLES, load_published
+from i2ibench.tables import aggregate, build_tables, compare, format_cell, render, select
+
+
+# ----------------------------------------------------------------------------- published numbers
+
+# Issue 4's list, transcribed again in its own compact form: "mFID, density/coverage" per dataset.
+LANIT_T1 = {  # CelebA-HQ; AnimalFaces-10; Food-10
+    "stargan2": "32.16, 1.22/0.44; 33.67, 1.54/0.91; 65.03, 1.09/0.76",
+    "smoothing": "35.93, 1.25/0.43; 38.93, 0.97/0.75; 61.13, 0.96/0.68",
+    "tunit": "61.29, 0.24/0.13; 47.70, 1.04/0.81; 52.20, 1.08/0.88",
+    "kim_et_al": "41.33, 0.60/0.24; 36.83, 1.06/0.82; 49.34, 1.06/0.80",
+    "lanit": "27.96, 0.91/0.34; 34.11, 1.46/0.89; 48.08, 1.24/0.86",
+}
+LANIT_T2 = {  # N: method: AnimalFaces-10 mFID, D/C; CelebA-HQ mFID, D/C
+    4: {"tunit": "77.7, 0.88/0.74; 61.5, 0.24/0.12", "lanit": "71.6, 1.35/0.46; 49.3, 0.33/0.14"},
+    7: {"tunit": "62.7, 1.02/0.73; 54.7, 0.33/0.16", "lanit": "49.9, 1.47/0.66; 43.2, 0.44/0.19"},
+    10: {"tunit": "47.7, 1.04/0.81; 61.3, 0.24/0.13", "lanit": "34.1, 1.46/0.89; 27.9, 0.91/0.34"},
+    13: {"tunit": "56.8, 0.99/0.72; 98.9, 0.08/0.03", "lanit": "30.1, 1.43/0.85; 34.8, 0.58/0.21"},
+    16: {"tunit": "54.1, 1.09/0.78; 127.7, 0.04/0.02", "lanit": "35.8, 1.49/0.82; 27.9, 0.76/0.23"},
+}
+
+
+def _parse(text):
+    out = []
+    for part in text.split(";"):
+        f, dc = part.split(",")
+        d, c = dc.split("/")
+        out.append((f.strip(), d.strip(), c.strip()))
+    return out
+
+
+def _published_value(pub, table, method, dataset, metric, setting=""):
+    sel = pub[(pub[R.TABLE] == table) & (pub[R.METHOD] == method) & (pub[R.DATASET] == dataset)
+              & (pub[R.METRIC] == metric) & (pub[R.SETTING] == setting)]
+    assert len(sel) == 1, (table, method, dataset, metric, setting)
+    return sel.iloc[0]
+
+
+def test_published_lanit_tables_exact():
+    pub = load_published()
+    for method, text in LANIT_T1.items():
+        for ds, (f, d, c) in zip(["celebahq", "animalfaces10", "food10"], _parse(text)):
+            for metric, v in (("mfid", f), ("density", d), ("coverage", c)):
+                row = _published_value(pub, "lanit-table1", method, ds, metric)
+                assert row[R.VALUE] == float(v)
+                assert row["decimals"] == len(v.split(".")[1])
+                assert row[R.PROTOCOL] == "pooled"
+    for n, per in LANIT_T2.items():
+        for method, text in per.items():
+            for ds, (f, d, c) in zip(["animalfaces10", "celebahq"], _parse(text)):
+                for metric, v in (("mfid", f), ("density", d), ("coverage", c)):
+                    assert _published_value(pub, "lanit-table2", method, ds, metric, f"N={n}")[R.VALUE] == float(v)
+
+
+def test_published_stargan2_and_cliptravelgan_exact():
+    pub = load_published()
+    sg = {("celebahq-gender", "latent"): (13.73, 0.06, 0.4515), ("celebahq-gender", "reference"): (23.84, 0.03, 0.3880),
+          ("afhq", "latent"): (16.18, 0.15, 0.4501), ("afhq", "reference"): (19.78, 0.01, 0.4315)}
+    for (ds, mode), (fid, sd, lp) in sg.items():
+        rows = pub[(pub[R.TABLE] == "stargan2-readme") & (pub[R.DATASET] == ds) & (pub[R.MODE] == mode)]
+        f = rows[rows[R.METRIC] == "mfid"].iloc[0]
+        assert (f[R.VALUE], f[R.STD], f[R.N_SEEDS]) == (fid, sd, 10)
+        assert rows[rows[R.METRIC] == "lpips"].iloc[0][R.VALUE] == lp
+    ct = pub[pub[R.TABLE] == "cliptravelgan-table1"]
+    got = dict(zip(ct[R.SETTING], ct[R.VALUE]))
+    assert got == {"lambda=0.0003, 40k updates": 5.74, "lambda=0.001, 40k updates": 6.22,
+                   "lambda=0.001, 20k updates": 6.81, "lambda=0.003, 17k updates": 9.09,
+                   "lambda=0.01, 17k updates": 9.08, "lambda=0.01, 40k updates": 8.90}
+    mn = pub[pub[R.TABLE] == "cliptravelgan-monet"]
+    assert dict(zip(mn[R.METHOD], mn[R.VALUE])) == {"cyclegan": 6.9, "travelgan": 7.7, "cliptravelgan": 7.3}
+
+
+def test_every_published_row_names_its_source_and_table():
+    pub = load_published()
+    assert set(pub[R.SOURCE]) == {R.SOURCE_PUBLISHED}
+    assert set(pub[R.TABLE]) == set(TABLES)
+    assert (pub[R.CITATION] != "").all()
+    assert (pub[R.PROTOCOL] != "").all() and (pub[R.MODE] != "").all()
+
+
+# ----------------------------------------------------------------------------- --compare
+
+def test_compare_lanit_vs_tunit_animalfaces10_published():
+    agg = compare(aggregate(select(load_published(), tables=["lanit-table1"])), "tunit")
+    row = agg[(agg[R.METHOD] == "lanit") & (agg[R.DATASET] == "animalfaces10") & (agg[R.METRIC] == "mfid")].iloc[0]
+    assert row["diff"] == pytest.approx(34.11 - 47.70)
+    assert f"{row['diff']:+.2f}" == "-13.59"
+    tunit = agg[(agg[R.METHOD] == "tunit")]
+    assert tunit["diff"].isna().all()  # the reference itself has no difference
+
+
+def test_compare_published_uses_same_table_and_setting():
+    agg = compare(aggregate(select(load_published(), tables=["lanit-table2"])), "tunit")
+    row = agg[(agg[R.METHOD] == "lanit") & (agg[R.SETTING] == "N=13") & (agg[R.DATASET] == "celebahq")
+              & (agg[R.METRIC] == "mfid")].iloc[0]
+    assert row["diff"] == pytest.approx(34.8 - 98.9)
+
+
+def test_compare_rendered_in_text_and_markdown():
+    secs = build_tables(load_published(), compare_to="tunit", tables=["lanit-table1"])
+    assert len(secs) == 1
+    text = render(secs, "text")
+    line = next(ln for ln in text.splitlines() if ln.split()[1:2] == ["lanit"])
+    assert "34.11" in line and "-13.59" in line
+    md = render(secs, "markdown")
+    assert "| animalfaces10 mFID Δtunit" in md.replace("  ", " ") or "animalfaces10 mFID Δtunit" in md
+    assert "-13.59" in md
+
+
+def _rep(method, seed, value, *, dataset="fashion10", metric="mfid", protocol="pooled", mode="latent",
+         scope=R.SCOPE_OVERALL, domain="", iterations=100, run=None, preset="smoke", date="2026-01-01"):
+    return {R.METHOD: method, R.DATASET: dataset, R.PRESET: preset, R.SEED: seed, R.ITERATIONS: iterations,
+            R.PROTOCOL: protocol, R.MODE: mode, R.METRIC: metric, R.SCOPE: scope, R.DOMAIN: domain,
+            R.VALUE: value, R.SOURCE: R.SOURCE_REPRODUCED, R.FEATURES: "inception-v3-compat",
+            R.RUN: run if run is not None else f"runs/{method}-s{seed}", R.DATE: date}
+
+
+def _synthetic():
+    rows = [_rep("lanit", s, v) for s, v in ((1, 30.0), (2, 32.0), (3, 34.0))]
+    rows += [_rep("tunit", s, v) for s, v in ((1, 40.0), (2, 44.0))]
+    rows += [_rep("lanit", s, v, mode="reference") for s, v in ((1, 50.0), (2, 52.0))]
+    rows += [_rep("tunit", 1, 60.0, mode="reference")]
+    rows += [_rep("stargan2", 1, 20.0, protocol="stargan2")]  # no tunit under this protocol
+    return R.from_rows(rows)
+
+
+def test_seed_aggregation_mean_std_n():
+    agg = aggregate(select(_synthetic()))
+    lanit = agg[(agg[R.METHOD] == "lanit") & (agg[R.MODE] == "latent")].iloc[0]
+    assert lanit["mean"] == pytest.approx(32.0)
+    assert lanit["sd"] == pytest.approx(2.0)  # sample std of 30, 32, 34
+    assert lanit["n"] == 3
+    assert format_cell(lanit["mean"], lanit["sd"], lanit["n"], 2) == "32.00 ± 2.00 (3)"
+    text = render(build_tables(_synthetic()), "text")
+    assert "32.00 ± 2.00 (3)" in text and "42.00 ± 2.83 (2)" in text
+
+
+def test_compare_reproduced_same_dataset_protocol_mode():
+    agg = compare(aggregate(select(_synthetic())), "tunit")
+    get = lambda m, mode, proto="pooled": agg[(agg[R.METHOD] == m) & (agg[R.MODE] == mode) & (agg[R.PROTOCOL] == proto)].iloc[0]  # noqa: E731
+    assert get("lanit", "latent")["diff"] == pytest.approx(32.0 - 42.0)
+    assert get("lanit", "reference")["diff"] == pytest.approx(51.0 - 60.0)
+    assert math.isnan(get("stargan2", "latent", "stargan2")["diff"])  # no tunit with that protocol
+
+
+def test_compare_reproduced_never_against_published():
+    both = pd.concat([_synthetic(), load_published()], ignore_index=True)
+    agg = compare(aggregate(select(both)), "tunit")
+    rep = agg[(agg[R.SOURCE] == R.SOURCE_REPRODUCED) & (agg[R.METHOD] == "lanit") & (agg[R.MODE] == "latent")].iloc[0]
+    assert rep["diff"] == pytest.approx(-10.0)
+    pub = agg[(agg[R.SOURCE] == R.SOURCE_PUBLISHED) & (agg[R.METHOD] == "lanit") & (agg[R.TABLE] == "lanit-table1")
+              & (agg[R.DATASET] == "animalfaces10") & (agg[R.METRIC] == "mfid")].iloc[0]
+    assert pub["diff"] == pytest.approx(-13.59)
+
+
+def test_only_newest_iteration_of_a_run_is_shown():
+    rows = [_rep("lanit", 1, 90.0, iterations=10, run="runs/a"), _rep("lanit", 1, 30.0, iterations=20, run="runs/a")]
+    agg = aggregate(select(R.from_rows(rows)))
+    assert agg["mean"].tolist() == [30.0] and agg["n"].tolist() == [1]
+
+
+def test_not_applicable_renders_na():
+    rows = [_rep("tunit", 1, float("nan"), mode="latent"), _rep("tunit", 1, 40.0, mode="reference")]
+    text = render(build_tables(R.from_rows(rows)), "text")
+    assert "n/a" in text and "40.00" in text
+
+
+# ----------------------------------------------------------------------------- filters
+
+def test_filters():
+    df = pd.concat([_synthetic(), load_published()], ignore_index=True)
+    only = select(df, methods=["lanit"], modes=["reference"])
+    assert set(only[R.METHOD]) == {"lanit"} and set(only[R.MODE]) == {"reference"}
+    assert set(select(df, datasets=["animalfaces10,food10"])[R.DATASET]) == {"animalfaces10", "food10"}
+    assert set(select(df, metrics=["fid"])[R.METRIC]) == {"fid", "mfid"}  # fid means mFID in overall tables
+    assert set(select(df, protocols=["stargan2"])[R.METHOD]) == {"stargan2"}
+    assert set(select(df, tables=["reproduced"])[R.SOURCE]) == {R.SOURCE_REPRODUCED}
+    assert set(select(df, tables=["lanit-table2"])[R.TABLE]) == {"lanit-table2"}
+
+
+def test_sections_published_first_then_reproduced():
+    df = pd.concat([_synthetic(), load_published()], ignore_index=True)
+    ids = [s.id for s in build_tables(df)]
+    assert ids == list(TABLES) + ["reproduced"]
+
+
+def test_classwise_shows_domains():
+    rows = [_rep("lanit", 1, 30.0, metric="fid", scope=R.SCOPE_DOMAIN, domain="coat"),
+            _rep("lanit", 1, 50.0, metric="fid", scope=R.SCOPE_DOMAIN, domain="bag"),
+            _rep("lanit", 1, 40.0)]
+    secs = build_tables(R.from_rows(rows), classwise=True)
+    text = render(secs, "text")
+    assert "coat" in text and "bag" in text and "30.00" in text and "50.00" in text
+    assert "40.00" not in text  # the overall mean is not a class-wise row
+    assert "40.00" in render(build_tables(R.from_rows(rows)), "text")
+
+
+# ----------------------------------------------------------------------------- formats
+
+def test_each_format_renders():
+    secs = build_tables(pd.concat([_synthetic(), load_published()], ignore_index=True), compare_to="tunit")
+    md = render(secs, "markdown")
+    assert "34.11" in md and "47.70" in md and "32.00 ± 2.00 (3)" in md and "|" in md
+    tex = render(secs, "latex")
+    assert r"\begin{tabular}" in tex and r"\end{tabular}" in tex and "34.11" in tex
+    assert r"$\pm$" in tex and r"kim\_et\_al" in tex
+    csv = pd.read_csv(io.StringIO(render(secs, "csv")), dtype=str, keep_default_na=False)
+    lanit = csv[(csv["table"] == "lanit-table1") & (csv["method"] == "lanit")].iloc[0]
+    assert lanit["animalfaces10 mFID"] == "34.11" and lanit["animalfaces10 mFID Δtunit"] == "-13.59"
+    text = render(secs, "text")
+    assert TABLES["lanit-table1"] in text and "Reproduced runs" in text
+    with pytest.raises(ValueError):
+        render(secs, "html")
