@@ -15,6 +15,7 @@ tried), else ``$I2IBENCH_DATA/<name>``, ``~/data/<name>`` and the spec's system 
 from __future__ import annotations
 
 import importlib
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,8 +150,9 @@ def create_dataset(name: str, split: str = "train", img_size: int | None = None,
     spec = get_spec(name)
     spec.check_split(split)
     size = spec.default_img_size if img_size is None else img_size
-    if not isinstance(size, int) or size < 1:
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
         raise DataError(f"image size must be a positive integer, got {size!r}")
+    size = int(size)
     if spec.kind == "subset":
         parent = create_dataset(spec.parent, split, size, data_root)
         return parent.restrict(spec.domains, spec)

@@ -3,6 +3,7 @@ and every bad input (one-line DataError / UnknownNameError)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import struct
 import subprocess
@@ -202,6 +203,60 @@ def test_cmnist_from_mnist_idx_files(tmp_path):
     assert (len(train), len(val), len(held)) == (44, 4, 12)  # 22 / 2 / 6 digits, each twice
     assert val.extras["digit"][:2].tolist() == [2, 3]  # training digits 22 and 23
     assert held.extras["source_index"][:6].tolist() == list(range(24, 30))
+
+
+@needs_digits
+def test_cmnist_gray2color_task_keeps_pairs():
+    task = create_dataset("cmnist-gray2color", "val", img_size=20)
+    full = create_dataset("cmnist", "val", img_size=20)
+    assert task.domains == ["gray", "color"] and len(task) == len(full)
+    assert torch.equal(task.extras["pair_index"], full.extras["pair_index"])
+    assert torch.equal(task.images([0, 700]), full.images([0, 700]))
+
+
+def fake_torchvision_download(tmp_path, monkeypatch, fail: bool):
+    """Stand-in for torchvision's FashionMNIST (the network): fails, or writes tiny IDX files."""
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeFashionMNIST:
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            if fail:
+                raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+            raw = Path(root) / "FashionMNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            prefix = "train" if train else "t10k"
+            n = 5020 if train else 10
+            write_idx(raw / f"{prefix}-images-idx3-ubyte.gz", np.zeros((n, 28, 28), dtype=np.uint8))
+            write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashionMNIST)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("I2IBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("I2IBENCH_DATA", raising=False)
+    return calls
+
+
+@pytest.mark.parametrize("fail", [True, False])
+def test_fashion10_download_fallback(tmp_path, monkeypatch, fail):
+    from i2ibench import data_fashion
+
+    calls = fake_torchvision_download(tmp_path, monkeypatch, fail)
+    spec = dataclasses.replace(get_spec("fashion10"), system_dirs=())  # as on a machine without the Debian files
+    assert not spec.available()
+    assert calls == []  # looking never downloads
+    if fail:
+        with pytest.raises(DataError) as e:
+            data_fashion.load(spec, "train", 28)
+        msg = one_line_error(e)
+        assert "download failed" in msg and "apt-get install dataset-fashion-mnist" in msg and spec.expected_layout in msg
+    else:
+        ds = data_fashion.load(spec, "train", 28)
+        assert ds.counts() == {c: 2 for c in FASHION_CLASSES}  # 502 per class, the last 500 are val
+        assert ds.root == tmp_path / "cache" / "fashion-mnist" / "FashionMNIST" / "raw" and spec.available()
+    assert [c[1:] for c in calls] == ([(True, True)] if fail else [(True, True), (False, True)])
 
 
 # --------------------------------------------------------------------------- image folders
