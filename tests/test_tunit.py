@@ -156,3 +156,238 @@ def test_augment_translation_fills_black_and_hue_keeps_gray():
     assert torch.allclose(out, gray, atol=1e-5)
     colour = torch.rand(3, 3, 16, 16) * 2 - 1
     assert not torch.allclose(augment(colour, AugmentConfig(**dict(_IDENTITY, hue=0.5))), colour, atol=1e-2)
+
+
+# --------------------------------------------------------------------------- the method
+
+from i2ibench.config import build_run_config  # noqa: E402
+from i2ibench.errors import I2IError, TrainingError  # noqa: E402
+from i2ibench.method import Batch, DataInfo  # noqa: E402
+from i2ibench.registry import create_method, get_method_class  # noqa: E402
+
+K = 3
+IMG = 16
+
+
+def make_method(seed=0, **overrides):
+    cfg = build_run_config("tunit", "fashion10", "smoke", overrides)
+    torch.manual_seed(seed)
+    return create_method("tunit", cfg, DataInfo("fashion10", ["a", "b", "c"][:K], IMG), "cpu")
+
+
+def make_batch(n=4, seed=1, labelled=None):
+    g = torch.Generator().manual_seed(seed)
+    img = lambda: torch.rand(n, 3, IMG, IMG, generator=g) * 2 - 1  # noqa: E731
+    return Batch(img(), torch.randint(0, K, (n,), generator=g), img(), img(), torch.randint(0, K, (n,), generator=g),
+                 labelled=labelled)
+
+
+def snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_registered_with_clusters_and_reference_mode_only():
+    cls = get_method_class("tunit")
+    assert cls.label_kind == "clusters" and cls.modes == ("reference",)
+    assert set(cls.presets) >= {"paper", "cpu", "smoke"}
+    for preset in cls.presets:  # every preset key is a valid config key
+        build_run_config("tunit", "fashion10", preset)
+    paper = build_run_config("tunit", "fashion10", "paper")
+    assert (paper.train.img_size, paper.train.batch_size, paper.train.total_iters) == (128, 32, 200_000)
+    assert (paper.model.separated_iters, paper.model.ema_start_iters) == (65_000, 66_000)
+
+
+def test_cpu_preset_backbone_matches_stargan2_cpu():
+    t = build_run_config("tunit", "fashion10", "cpu")
+    s = build_run_config("stargan2", "fashion10", "cpu")
+    for key in ("dim_in", "max_conv_dim", "style_dim"):
+        assert getattr(t.model, key) == getattr(s.model, key), key
+    assert (t.train.img_size, t.train.batch_size) == (s.train.img_size, s.train.batch_size)
+
+
+def test_nets_sizes_and_clusters_default_to_domains():
+    m = make_method()
+    assert m.num_clusters == K
+    assert m.nets["guiding"].cluster_head.out_features == K
+    assert m.nets["discriminator"].all_logits(torch.zeros(2, 3, IMG, IMG)).shape == (2, K)
+    assert make_method(**{"model.num_clusters": 5}).num_clusters == 5
+    assert set(m.nets_ema.keys()) == {"generator", "guiding"}
+    assert isinstance(m.optims["guiding"], torch.optim.Adam)
+    assert isinstance(m.optims["generator"], torch.optim.RMSprop)
+    assert m.optims["guiding"].param_groups[0]["weight_decay"] == 1e-3
+
+
+def test_separated_phase_trains_only_the_guiding_network():
+    m = make_method(**{"model.separated_iters": 10, "model.ema_start_iters": 11})
+    g, d, c = snapshot(m.nets["generator"]), snapshot(m.nets["discriminator"]), snapshot(m.nets["guiding"])
+    g_ema = snapshot(m.nets_ema["generator"])
+    losses = m.training_step(make_batch(), step=0)
+    assert not changed(g, m.nets["generator"]) and not changed(d, m.nets["discriminator"])
+    assert not changed(g_ema, m.nets_ema["generator"])
+    assert changed(c, m.nets["guiding"])
+    assert len(m.queue) == 4  # first step: the queue starts from this batch's keys only
+    assert set(losses) == {"C/moco", "C/iic", "C/loss", "joint"} and losses["joint"] == 0.0
+    assert losses["C/loss"] == pytest.approx(losses["C/moco"] + 5.0 * losses["C/iic"], rel=1e-5)
+
+
+def test_joint_step_changes_g_d_c_and_queue():
+    m = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 0})
+    m.training_step(make_batch(seed=3), step=0)
+    queue_before = m.queue.keys.clone()
+    before = {n: snapshot(net) for n, net in m.nets.items()}
+    ema_c = snapshot(m.nets_ema["guiding"])
+    losses = m.training_step(make_batch(seed=4), step=1)
+    for name, net in m.nets.items():
+        assert changed(before[name], net), name
+    assert changed(ema_c, m.nets_ema["guiding"])
+    assert len(m.queue) == 8 and torch.equal(m.queue.keys[:4], queue_before)  # FIFO: old keys first, new last
+    assert {"D/adv", "D/gp", "G/adv", "G/rec", "G/vec", "C/loss"} <= set(losses) and losses["joint"] == 1.0
+    # joint phase: the guiding network's own loss is scaled by 0.1
+    assert losses["C/loss"] == pytest.approx(0.1 * (losses["C/moco"] + 5.0 * losses["C/iic"]), rel=1e-5)
+
+
+def test_generator_ema_starts_as_a_copy_then_averages():
+    m = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 1})
+    m.training_step(make_batch(), step=0)
+    assert not m.g_ema_started
+    m.training_step(make_batch(seed=2), step=1)
+    assert m.g_ema_started
+    # copied at the start, then one EMA update with the same weights: equal to G
+    for e, p in zip(m.nets_ema["generator"].parameters(), m.nets["generator"].parameters()):
+        assert torch.equal(e, p)
+    before = snapshot(m.nets_ema["generator"])
+    m.training_step(make_batch(seed=5), step=2)
+    beta = m.mcfg.ema_beta
+    for e0, e1, p in zip(before, m.nets_ema["generator"].parameters(), m.nets["generator"].parameters()):
+        torch.testing.assert_close(e1, e0 + (1 - beta) * (p - e0))
+
+
+def test_unsupervised_step_does_not_read_ground_truth():
+    torch.manual_seed(0)
+    a = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 0})
+    b = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 0})
+    batch = make_batch()
+    other = Batch(batch.x_src, (batch.y_src + 1) % K, batch.x_src.flip(0), batch.x_ref2, (batch.y_ref + 2) % K)
+    torch.manual_seed(9)
+    la = a.training_step(batch, 0)
+    torch.manual_seed(9)
+    lb = b.training_step(other, 0)
+    assert la == lb
+
+
+def test_semi_supervised_uses_labels_of_labelled_images():
+    m = make_method(**{"model.labelled_fraction": 0.5})
+    with pytest.raises(TrainingError):
+        m.training_step(make_batch(), 0)
+    labelled = torch.tensor([True, True, False, False])
+    losses = m.training_step(make_batch(labelled=labelled), 0)
+    assert {"C/ce", "C/iic", "C/moco"} <= set(losses)
+    # the labels of labelled images change the loss, those of unlabelled ones do not
+    def loss_with(y):
+        mm = make_method(**{"model.labelled_fraction": 0.5})
+        b = make_batch(labelled=labelled)
+        torch.manual_seed(3)
+        return mm.training_step(Batch(b.x_src, y, b.x_ref, b.x_ref2, b.y_ref, labelled=labelled), 0)["C/loss"]
+
+    y = make_batch().y_src
+    y_unl = y.clone()
+    y_unl[2:] = (y[2:] + 1) % K
+    y_lab = y.clone()
+    y_lab[:2] = (y[:2] + 1) % K
+    assert loss_with(y) == loss_with(y_unl)
+    assert loss_with(y) != loss_with(y_lab)
+
+
+def test_translate_reference_only_and_labels():
+    m = make_method()
+    x = torch.rand(3, 3, IMG, IMG) * 2 - 1
+    ref = torch.rand(3, 3, IMG, IMG) * 2 - 1
+    t = torch.zeros(3, dtype=torch.long)
+    with pytest.raises(I2IError, match="not applicable"):
+        m.translate(x, t, z=torch.randn(3, 4))
+    with pytest.raises(I2IError):
+        m.translate(x, t)
+    y = m.translate(x, t, ref=ref)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    # the style of the reference matters
+    assert not torch.allclose(y, m.translate(x, t, ref=ref.flip(0)))
+    labels = m.domain_labels(x)
+    assert labels.dtype == torch.long and labels.shape == (3,) and int(labels.max()) < K
+    assert m.style_codes(x).shape == (3, m.mcfg.style_dim)
+
+
+def _round_trip(state):
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+def test_state_dict_round_trip_is_exact_including_queue():
+    cfg = {"model.separated_iters": 1, "model.ema_start_iters": 1}
+    m = make_method(**cfg)
+    for s in range(3):
+        m.training_step(make_batch(seed=s), s)
+    restored = make_method(seed=99, **cfg)
+    restored.load_state_dict(_round_trip(m.state_dict()))
+    assert torch.equal(restored.queue.keys, m.queue.keys) and restored.g_ema_started
+    x = torch.rand(2, 3, IMG, IMG) * 2 - 1
+    ref = torch.rand(2, 3, IMG, IMG) * 2 - 1
+    assert torch.equal(m.translate(x, torch.zeros(2, dtype=torch.long), ref=ref),
+                       restored.translate(x, torch.zeros(2, dtype=torch.long), ref=ref))
+    assert torch.equal(m.domain_labels(x), restored.domain_labels(x))
+    for mm in (m, restored):  # continuing from the same RNG state gives the same weights
+        torch.manual_seed(11)
+        mm.training_step(make_batch(seed=7), 3)
+    for name in m.nets:
+        for a, b in zip(m.nets[name].state_dict().values(), restored.nets[name].state_dict().values()):
+            assert torch.equal(a, b), name
+    assert torch.equal(m.queue.keys, restored.queue.keys)
+
+
+def test_clustering_accuracy_of_permuted_labels_is_one():
+    ml = pytest.importorskip("i2ibench.metric_labels", reason="metric_labels not written yet")
+    gt = torch.arange(10).repeat(5)
+    perm = torch.randperm(10)
+    assert float(ml.clustering_accuracy(perm[gt], gt)) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- style plot
+
+
+def test_style_plot_writes_png_with_label_colours(tmp_path):
+    import matplotlib.image as mpimg
+
+    from i2ibench.style_plot import PALETTE, embed_2d, plot_style_codes
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 8, generator=g) * 10
+    gt = torch.arange(3).repeat_interleave(10)
+    styles = centres[gt] + torch.randn(30, 8, generator=g)
+    clusters = (gt + 1) % 3
+    for embedding in ("tsne", "pca"):
+        path = plot_style_codes(styles, gt, clusters, tmp_path / f"style_{embedding}.png", embedding=embedding, dpi=50)
+        img = mpimg.imread(path)
+        assert img.shape[:2] == (225, 450)  # two 4.5 x 4.5 in panels at 50 dpi
+        rgb = (img[..., :3] * 255).round().astype(int).reshape(-1, 3)
+        present = {tuple(c) for c in rgb.tolist()}
+        for k in range(3):
+            hexc = PALETTE[k].lstrip("#")
+            assert tuple(int(hexc[i:i + 2], 16) for i in (0, 2, 4)) in present, (embedding, k)
+        hexc = PALETTE[3].lstrip("#")
+        assert tuple(int(hexc[i:i + 2], 16) for i in (0, 2, 4)) not in present
+    one = plot_style_codes(styles, None, clusters, tmp_path / "clusters_only.png", embedding="pca", dpi=50)
+    assert mpimg.imread(one).shape[:2] == (225, 225)
+    with pytest.raises(ValueError):
+        plot_style_codes(styles, gt[:5], clusters, tmp_path / "bad.png")
+    # well-separated blobs stay separated in the 2-D map
+    xy, used = embed_2d(styles.numpy(), "pca")
+    centroids = torch.stack([torch.tensor(xy[gt.numpy() == k]).mean(0) for k in range(3)])
+    spread = max(torch.tensor(xy[gt.numpy() == k]).std(0).norm() for k in range(3))
+    assert used == "pca" and torch.cdist(centroids, centroids).masked_fill(torch.eye(3, dtype=torch.bool), 1e9).min() > 2 * spread

@@ -1,0 +1,324 @@
+"""TUNIT (Baek et al., ICCV 2021): truly unsupervised translation with a guiding network.
+
+A guiding network (i2ibench/guiding.py) replaces the ground-truth labels and the style
+encoder: its clustering head, trained by IIC between an image and its augmented view, gives
+the pseudo domains that drive the multi-task discriminator; its style head, trained
+contrastively against a FIFO queue of keys from a momentum (EMA) copy, gives the style codes
+the generator's AdaIN decoder uses. Generator and discriminator are the shared StarGAN v2
+backbone (i2ibench/nets.py).
+
+One iteration, as in the official ``train/train_unsupervised.py`` (clovaai/tunit):
+1. guiding network: ``c = w_moco * MoCo + w_iic * IIC`` (semi-supervised: cross-entropy on
+   both views of the labelled images instead of IIC for them), scaled by ``c_joint_scale``
+   once joint training has started;
+2. after ``separated_iters`` (the guiding network trains alone until then):
+   discriminator: hinge loss, real images with their estimated domains vs translations to a
+   reference's estimated domain, + ``w_gp`` * R1 (sum of squared gradients / N);
+   generator and guiding network together: hinge adversarial loss on the translation and on
+   the reconstruction, ``w_rec`` * L1 reconstruction, ``w_vec`` * style contrastive loss of
+   the translation's style against the EMA style of its reference;
+3. the keys of this step enter the queue; EMA of the guiding network every step, of the
+   generator from ``ema_start_iters`` on (copied from the generator when it starts).
+
+References are the batch's own images in a random order (``torch.randperm``), never the
+engine's ground-truth-domain references. Random numbers come from torch's global RNG,
+which the engine seeds and checkpoints, so a resumed run is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from i2ibench.config import RunConfig
+from i2ibench.errors import ConfigError, I2IError, TrainingError
+from i2ibench.guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
+from i2ibench.losses import l1, r1_penalty
+from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.nets import Discriminator, Generator, init_weights
+from i2ibench.registry import register_method
+
+
+@dataclass
+class TUNITConfig:
+    # backbone (image size from train.img_size)
+    dim_in: int = 0                 # first conv channels of G and D; 0: official 2**14 // img_size
+    max_conv_dim: int = 512
+    style_dim: int = 128            # official sty_dim
+    # guiding network
+    num_clusters: int = 0           # K pseudo domains; 0: the dataset's number of domains
+    guide_dim: int = 64             # first VGG width (official VGG11-BN: 64 .. 512)
+    guide_max_dim: int = 512
+    guide_batch_norm: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # guiding-network losses
+    queue_size: int = 1024
+    temperature: float = 0.07
+    w_moco: float = 1.0
+    w_iic: float = 5.0
+    w_ce: float = 5.0               # semi-supervised cross-entropy (replaces IIC for labelled images)
+    c_joint_scale: float = 0.1      # guiding-network loss scale once joint training starts
+    labelled_fraction: float = 0.0  # 0: unsupervised; >0: batch.labelled marks images whose label may be used
+    # schedule (official: 200 x 1000 iterations, separated until epoch 65, G EMA from epoch 66)
+    separated_iters: int = 65_000
+    ema_start_iters: int = 66_000
+    # translation losses
+    w_adv: float = 1.0
+    w_rec: float = 0.1
+    w_vec: float = 0.01
+    w_gp: float = 10.0
+    # optimisation (official: guiding Adam 1e-4 wd 1e-3; G, D RMSprop 1e-4 wd 1e-4)
+    c_lr: float = 1e-4
+    c_weight_decay: float = 1e-3
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    ema_beta: float = 0.999
+
+
+PRESETS = {
+    "paper": {
+        "train.img_size": 128, "train.batch_size": 32, "train.total_iters": 200_000,
+        "train.log_every": 100, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
+        "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 128,
+        "model.guide_dim": 64, "model.guide_max_dim": 512,
+        "model.separated_iters": 65_000, "model.ema_start_iters": 66_000,
+        "eval.max_src_per_domain": 0, "eval.outs_per_input": 10, "eval.max_real_per_domain": 0,
+    },
+    # Backbone widths equal stargan2's cpu preset, so tables compare methods, not net sizes.
+    # Schedule: the official fractions (separated 65/200 of the run, G EMA one 200th later).
+    "cpu": {
+        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 6_000,
+        "train.log_every": 20, "train.sample_every": 500, "train.ckpt_every": 500,
+        "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32,
+        "model.guide_dim": 16, "model.guide_max_dim": 128,
+        "model.separated_iters": 1_950, "model.ema_start_iters": 1_980,
+        "eval.max_src_per_domain": 20, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
+    },
+    "smoke": {
+        "train.img_size": 16, "train.batch_size": 4, "train.total_iters": 4,
+        "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
+        "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8,
+        "model.guide_dim": 4, "model.guide_max_dim": 16, "model.queue_size": 32,
+        "model.separated_iters": 1, "model.ema_start_iters": 2,
+        "eval.max_src_per_domain": 2, "eval.outs_per_input": 2, "eval.max_real_per_domain": 4,
+        "eval.batch_size": 8, "eval.lpips": False,
+    },
+}
+
+
+# --------------------------------------------------------------------------- losses
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss: ``mean relu(1 - real) + mean relu(1 + fake)``."""
+    return F.relu(1.0 - real_logits.float()).mean() + F.relu(1.0 + fake_logits.float()).mean()
+
+
+def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator hinge loss: ``-mean fake``."""
+    return -fake_logits.float().mean()
+
+
+def guiding_loss(logits: torch.Tensor, logits_aug: torch.Tensor, style: torch.Tensor, key: torch.Tensor,
+                 queue: torch.Tensor, cfg: TUNITConfig, labels: torch.Tensor | None = None,
+                 labelled: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The guiding network's own loss: MoCo on the style head, IIC (and CE for labelled images)
+    on the clustering head. ``logits``/``style`` of the images, ``logits_aug`` and the EMA
+    ``key`` of their augmented views."""
+    moco = contrastive_loss(style, key, queue, cfg.temperature)
+    unl = torch.ones_like(logits[:, 0], dtype=torch.bool) if labelled is None else ~labelled
+    parts = {"moco": moco}
+    loss = cfg.w_moco * moco
+    if int(unl.sum()) >= 2:  # IIC needs a batch to estimate the joint distribution
+        iic = iic_loss(logits[unl].float().softmax(1), logits_aug[unl].float().softmax(1))
+        loss = loss + cfg.w_iic * iic
+        parts["iic"] = iic
+    if labelled is not None and bool(labelled.any()):
+        y = labels[labelled]
+        ce = F.cross_entropy(logits[labelled].float(), y) + F.cross_entropy(logits_aug[labelled].float(), y)
+        loss = loss + cfg.w_ce * ce
+        parts["ce"] = ce
+    return loss, parts
+
+
+# --------------------------------------------------------------------------- method
+
+@register_method("tunit")
+class TUNIT(Method):
+    Config = TUNITConfig
+    presets = PRESETS
+    modes = ("reference",)  # no mapping network: latent-guided translation does not apply
+    label_kind = "clusters"
+
+    def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
+        super().__init__(cfg, info, device)
+        m: TUNITConfig = cfg.model
+        if info.multi_label:
+            raise ConfigError(f"tunit clusters images into single domains; dataset '{info.dataset}' is multi-label")
+        if not 0.0 <= m.labelled_fraction <= 1.0:
+            raise ConfigError(f"model.labelled_fraction must be in [0, 1], got {m.labelled_fraction}")
+        self.num_clusters = m.num_clusters or info.num_domains
+        if self.num_clusters < 2:
+            raise ConfigError(f"tunit needs at least 2 clusters, got {self.num_clusters} (set model.num_clusters)")
+        if m.labelled_fraction > 0 and m.num_clusters not in (0, info.num_domains):
+            raise ConfigError("semi-supervised tunit needs model.num_clusters equal to the number of domains (or 0)")
+        img = cfg.train.img_size
+        self.nets["generator"] = Generator(img, m.style_dim, m.max_conv_dim, 0, m.dim_in or None)
+        self.nets["discriminator"] = Discriminator(img, self.num_clusters, m.max_conv_dim, m.dim_in or None)
+        init_weights(self.nets)  # He init of G and D, as stargan2; the guiding net has VGG's own
+        self.nets["guiding"] = GuidingNetwork(img, self.num_clusters, m.style_dim, m.guide_dim,
+                                              m.guide_max_dim, m.guide_batch_norm)
+        self.nets.to(self.device)
+        self.make_ema("generator", "guiding")
+        self.optims["guiding"] = torch.optim.Adam(self.nets["guiding"].parameters(), lr=m.c_lr,
+                                                  weight_decay=m.c_weight_decay)
+        for name in ("generator", "discriminator"):
+            self.optims[name] = torch.optim.RMSprop(self.nets[name].parameters(), lr=m.lr,
+                                                    weight_decay=m.weight_decay)
+        self.queue = KeyQueue(m.style_dim, m.queue_size, self.device)
+        self.g_ema_started = False
+
+    # ----------------------------------------------------------------- helpers
+    def to(self, device=None, memory_format=None) -> "TUNIT":
+        super().to(device, memory_format)
+        self.queue.to(self.device)
+        return self
+
+    def _trainable(self, *names: str) -> None:
+        """Let only ``names`` accumulate parameter gradients (saves the others' backward work)."""
+        for name, net in self.nets.items():
+            net.requires_grad_(name in names)
+
+    @torch.no_grad()
+    def _ema_style(self, x: torch.Tensor) -> torch.Tensor:
+        """Keys from the momentum guiding network with batch statistics, as officially (its
+        BN buffers are overwritten from the online network at the next EMA update)."""
+        net = self.nets_ema["guiding"]
+        net.train()
+        try:
+            return net.style(x)
+        finally:
+            net.eval()
+
+    def _labelled(self, batch: Batch) -> torch.Tensor | None:
+        if self.mcfg.labelled_fraction <= 0:
+            return None
+        if batch.labelled is None:
+            raise TrainingError("model.labelled_fraction > 0 but the batch marks no labelled images "
+                                "(batch.labelled is None); the data pipeline must set it")
+        return batch.labelled.to(self.device, torch.bool)
+
+    # ----------------------------------------------------------------- training
+    def training_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One iteration; ``step`` is the 0-based index of this iteration (drives the schedule)."""
+        m: TUNITConfig = self.mcfg
+        C, G, D = self.nets["guiding"], self.nets["generator"], self.nets["discriminator"]
+        x = batch.x_src
+        n = x.size(0)
+        labelled = self._labelled(batch)
+        labels = batch.y_src.to(self.device) if labelled is not None else None
+        joint = step >= m.separated_iters
+        logs: dict[str, torch.Tensor] = {}
+
+        # 1. guiding network alone (IIC + MoCo)
+        self._trainable("guiding")
+        x_aug = augment(x, m.augment)
+        key = self._ema_style(x_aug)
+        first_keys = len(self.queue) == 0
+        if first_keys:  # officially the queue starts from one batch of keys
+            self.queue.enqueue(key)
+        logits, style = C(x)
+        logits_aug, _ = C(x_aug)
+        c_loss, parts = guiding_loss(logits, logits_aug, style, key, self.queue.keys, m, labels, labelled)
+        if joint:
+            c_loss = m.c_joint_scale * c_loss
+        self.optimize(c_loss, ["guiding"])
+        logs.update({f"C/{k}": v for k, v in parts.items()})
+        logs["C/loss"] = c_loss
+
+        if joint:
+            # Pseudo domains after the guiding update. References are the batch permuted: with
+            # batch-norm statistics unchanged by a permutation, one pass serves both.
+            perm = torch.randperm(n).to(self.device)
+            with torch.no_grad():
+                logits, style = C(x)
+                y_org = logits.argmax(1)
+                if labelled is not None:
+                    y_org = torch.where(labelled, labels, y_org)
+                y_ref, s_ref = y_org[perm], style[perm]
+
+            # 2a. discriminator
+            self._trainable("discriminator")
+            with torch.no_grad():
+                x_fake = G(x, s_ref)
+            x_real = x.detach().requires_grad_(True)
+            d_real = D(x_real, y_org)
+            d_adv = hinge_d_loss(d_real, D(x_fake, y_ref))
+            d_gp = 2.0 * r1_penalty(d_real, x_real)  # official: sum of squared grads / N
+            self.optimize(d_adv + m.w_gp * d_gp, ["discriminator"])
+            logs.update({"D/adv": d_adv, "D/gp": d_gp})
+
+            # 2b. generator and guiding network
+            self._trainable("generator", "guiding")
+            s_src = C.style(x)
+            out = G(torch.cat([x, x]), torch.cat([s_src[perm], s_src]))
+            x_fake, x_rec = out[:n], out[n:]
+            g_adv = 2.0 * hinge_g_loss(D(out, torch.cat([y_ref, y_org])))  # sum of the two means
+            g_rec = l1(x_rec, x)
+            s_ref_ema = self._ema_style(x)[perm]
+            g_vec = contrastive_loss(C.style(x_fake), s_ref_ema, self.queue.keys, m.temperature)
+            self.optimize(m.w_adv * g_adv + m.w_rec * g_rec + m.w_vec * g_vec, ["generator", "guiding"])
+            logs.update({"G/adv": g_adv, "G/rec": g_rec, "G/vec": g_vec})
+        self._trainable(*self.nets.keys())
+
+        # 3. queue and moving averages
+        if not first_keys:
+            self.queue.enqueue(key)
+        if step >= m.ema_start_iters:
+            if not self.g_ema_started:  # officially G_EMA starts as a copy of G
+                self.nets_ema["generator"].load_state_dict(self.nets["generator"].state_dict())
+                self.g_ema_started = True
+            self.update_ema(m.ema_beta, ["generator"])
+        self.update_ema(m.ema_beta, ["guiding"])
+        values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one sync
+        out_logs = dict(zip(logs.keys(), values))
+        out_logs["joint"] = float(joint)
+        return out_logs
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def style_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Style codes of images ``x`` from the EMA guiding network, ``[N, style_dim]``."""
+        return self.nets_ema["guiding"].style(x)
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, target: torch.Tensor, *, z: torch.Tensor | None = None,
+                  ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Reference-guided EMA translation of ``x`` with the style of ``ref`` (one per image).
+
+        The domain is the reference's own; ``target`` (the references' domain, for the
+        harness's bookkeeping) does not enter. Output clamped to [-1, 1].
+        """
+        if z is not None:
+            raise I2IError("tunit has no mapping network: latent-guided translation is not applicable; "
+                           "pass ref= (reference-guided)")
+        if ref is None:
+            raise I2IError("tunit translates with a reference image: pass ref=")
+        if ref.shape[0] != x.shape[0]:
+            raise I2IError(f"tunit needs one reference per input image, got {ref.shape[0]} for {x.shape[0]}")
+        return self.nets_ema["generator"](x, self.style_codes(ref)).clamp(-1, 1)
+
+    @torch.no_grad()
+    def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """Estimated domains (cluster ids, LongTensor ``[N]``) from the EMA guiding network."""
+        return self.nets_ema["guiding"].cluster_logits(x).argmax(1)
+
+    # ----------------------------------------------------------------- state
+    def extra_state(self) -> dict:
+        return {"queue": self.queue.keys.detach().cpu().clone(), "g_ema_started": self.g_ema_started}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "queue" in state:
+            self.queue.keys = state["queue"].to(self.device, torch.float32)
+        self.g_ema_started = bool(state.get("g_ema_started", False))
