@@ -40,7 +40,8 @@ def _subdirs(folder: Path) -> dict[str, Path]:
     return {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_dir()}
 
 
-def _domain_dir(spec, parent: Path, domain: str, subdirs: dict[str, Path]) -> Path | None:
+def _domain_dir(spec, domain: str, subdirs: dict[str, Path]) -> Path | None:
+    """The sub-folder holding ``domain`` under any of its accepted names."""
     for name in spec.folder_names.get(domain, (domain,)):
         if name.lower() in subdirs:
             return subdirs[name.lower()]
@@ -61,7 +62,7 @@ def _flat_root(spec, root: Path) -> Path | None:
     for cand in (root, root / "images"):
         if cand.is_dir():
             subdirs = _subdirs(cand)
-            if all(_domain_dir(spec, cand, d, subdirs) for d in spec.domains):
+            if all(_domain_dir(spec, d, subdirs) for d in spec.domains):
                 return cand
     return None
 
@@ -77,6 +78,7 @@ def locate(spec, data_root=None) -> Path:
         if (r / "train").is_dir():
             if not spec.domains:
                 raise DataError(f"{r / 'train'} has no domain sub-folders; expected {spec.expected_layout}")
+            _domain_dirs(spec, r / "train")  # every domain has its folder, or a DataError naming it
             return r
         flat = _flat_root(spec, r)
         if flat is not None:
@@ -97,23 +99,28 @@ def _multi_domain_paths(spec, root: Path, split: str) -> list[list[Path]]:
         subdirs = _subdirs(root)
         per_domain = []
         for d in spec.domains:
-            paths = _images_of(_domain_dir(spec, root, d, subdirs))
+            paths = _images_of(_domain_dir(spec, d, subdirs))
             if len(paths) <= n_val:
                 raise DataError(f"{paths[0].parent} has {len(paths)} images; the flat layout needs more than "
                                 f"{n_val} (the last {n_val} are the val split)")
             per_domain.append(paths[-n_val:] if split == "val" else paths[:-n_val])
         return per_domain
     split_dir = _split_dir(root, split, ("train",) if split == "train" else ("val", "test"))
+    return [_images_of(folder) for folder in _domain_dirs(spec, split_dir)]
+
+
+def _domain_dirs(spec, split_dir: Path) -> list[Path]:
+    """The folder of each domain inside ``split_dir``, in label order."""
     subdirs = _subdirs(split_dir)
-    per_domain = []
+    folders = []
     for d in spec.domains:
-        folder = _domain_dir(spec, split_dir, d, subdirs)
+        folder = _domain_dir(spec, d, subdirs)
         if folder is None:
             accepted = ", ".join(spec.folder_names.get(d, (d,)))
             found = ", ".join(p.name for p in subdirs.values()) or "none"
             raise DataError(f"{split_dir} has no folder for domain '{d}' (accepted names: {accepted}; found: {found})")
-        per_domain.append(_images_of(folder))
-    return per_domain
+        folders.append(folder)
+    return folders
 
 
 def _twodomain_paths(root: Path, split: str) -> list[list[Path]]:
@@ -126,8 +133,10 @@ def _twodomain_paths(root: Path, split: str) -> list[list[Path]]:
 
 def load(spec, split: str, img_size: int, data_root=None) -> FileDataset:
     root = locate(spec, data_root)
-    per_domain = (_twodomain_paths if spec.kind == "twodomain" else
-                  lambda r, s: _multi_domain_paths(spec, r, s))(root, split)
+    if spec.kind == "twodomain":
+        per_domain = _twodomain_paths(root, split)
+    else:
+        per_domain = _multi_domain_paths(spec, root, split)
     paths = [p for ps in per_domain for p in ps]
     labels = torch.cat([torch.full((len(ps),), k, dtype=torch.long) for k, ps in enumerate(per_domain)])
     return FileDataset(spec, split, img_size, paths, labels, root=root)

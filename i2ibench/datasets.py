@@ -119,7 +119,7 @@ class DatasetSpec:
         return DataError(
             f"{self.name}: {what} (looked in {where}). Expected layout: {self.expected_layout}. "
             f"Domains (label order): {', '.join(self.domains) or '(from the folders)'}. "
-            f"Source: {self.source}. Put the files there, or pass --data-root DIR."
+            f"Source: {self.source}. Put the files there{'' if self.root else ', or pass --data-root DIR'}."
         )
 
     def check_split(self, split: str) -> None:
