@@ -32,7 +32,7 @@ import torch
 import yaml
 
 from . import distributed as dist_utils
-from .checkpoint import checkpoint_dir, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_dir, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from .config import RunConfig, dump, flatten, to_dict
 from .errors import ConfigError, DataError, I2IError, TrainingError
 from .fileio import write_text
@@ -279,11 +279,12 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     device = select_device(tc.device, dinfo.local_rank)
     main = dinfo.is_main
 
+    if resume:  # on every rank (it only reads), so a refusal stops all ranks, none left waiting
+        check_resumable(out_dir, cfg)
+    dist_utils.barrier()
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            check_resumable(out_dir, cfg)
-        else:
+        if not resume:
             clear_run_outputs(out_dir)
         dump(cfg, out_dir / CONFIG_FILE)
     dist_utils.barrier()
@@ -294,6 +295,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
     elif sample_set is None:
         sample_set = train_set  # a caller's own data: no split to look up by name
+    eval_set = sample_set  # None: the evaluator opens cfg.dataset's own splits
     labels = torch.as_tensor(train_set.labels)
     info = DataInfo(dataset=cfg.dataset, domains=list(train_set.domains), img_size=tc.img_size,
                     multi_label=labels.dim() == 2)
@@ -335,10 +337,10 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     batch_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     samples: SampleInputs | None = None
 
-    def checkpoint(done: int) -> Path | None:
+    def checkpoint(done: int) -> Path:
         rng = dist_utils.all_gather_object(get_rng_states())  # every rank's streams, for exact resume
         if not main:
-            return None
+            return checkpoint_path(out_dir, done)
         return save_checkpoint(out_dir, done, {"method": method.state_dict(), "rng": rng,
                                                "config": to_dict(cfg), "world_size": dinfo.world_size},
                                keep=tc.keep_ckpts)
@@ -375,11 +377,27 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
                     save_sample_grids(method, samples, info.num_domains, out_dir / SAMPLES_DIR, done)
                 method.train()
             if _due(done, tc.ckpt_every) or done == stop:
-                last_good = checkpoint(done) or last_good
+                last_good = checkpoint(done)
+            if _due(done, tc.eval_every) and done < tc.total_iters:  # the final one is `run`'s
+                with preserved_rng():
+                    _evaluate_now(method, cfg, out_dir, done, eval_set, log)
+                method.train()
     finally:
         log.close()
     dist_utils.barrier()
     return method
+
+
+def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val: Any, log: _RunLog) -> None:
+    """Periodic evaluation (``train.eval_every``) on every rank; the evaluator writes on rank 0."""
+    try:
+        from .evaluate import evaluate
+    except ModuleNotFoundError as e:
+        if e.name != "i2ibench.evaluate":
+            raise
+        log.note("note: periodic evaluation skipped (i2ibench.evaluate is not available)")
+        return
+    evaluate(method, cfg, out_dir=out_dir, iterations=step, val=val, log=log.note if log.active else None)
 
 
 def _sample_inputs(cfg: RunConfig, method: Method, info: DataInfo, train_set: Any, sample_set: Any) -> SampleInputs:

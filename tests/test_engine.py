@@ -113,6 +113,34 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path, straight):
                            all_tensors(straight)["nets.generator.out.weight"])
 
 
+def test_dataloader_workers_give_the_same_run(tmp_path, straight):
+    assert_same_state(straight, run(tmp_path, "workers", **{"train.num_workers": 2}))
+
+
+def test_bf16_channels_last_is_used_and_resumes_exactly(tmp_path, straight):
+    over = {"train.precision": "bf16", "train.channels_last": True}
+    bf16 = run(tmp_path, "bf16", **over)
+    w = "nets.generator.out.weight"
+    assert not torch.equal(all_tensors(bf16)[w], all_tensors(straight)[w])  # autocast really ran
+    assert bf16.nets["generator"].out.weight.is_contiguous(memory_format=torch.channels_last)
+    run(tmp_path, "bf16_paused", max_steps=3, **over)
+    assert_same_state(bf16, run(tmp_path, "bf16_paused", **over))
+
+
+def test_periodic_evaluation_runs_between_steps_without_changing_training(tmp_path, straight, monkeypatch):
+    calls = []
+
+    def fake_evaluate(method, cfg, out_dir=None, *, iterations=None, val=None, log=None):
+        torch.rand(3), np.random.rand(), random.random()  # an evaluator drawing random numbers
+        calls.append((iterations, Path(out_dir).name, len(val)))
+
+    monkeypatch.setitem(sys.modules, "i2ibench.evaluate", type(sys)("i2ibench.evaluate"))
+    monkeypatch.setattr(sys.modules["i2ibench.evaluate"], "evaluate", fake_evaluate, raising=False)
+    evaluated = run(tmp_path, "evals", **{"train.eval_every": 2})
+    assert calls == [(2, "evals", 24), (4, "evals", 24)]  # step 6 is left to `run`'s final evaluation
+    assert_same_state(straight, evaluated)
+
+
 # --------------------------------------------------------------------------- NaN guard
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
