@@ -314,6 +314,16 @@ def test_run_unknown_method_exits_2(tmp_path):
     assert res.stderr.startswith("error: unknown method 'stargn2'")
 
 
+def test_run_config_file_with_bad_key_exits_2(tmp_path):
+    runner, app = _cli()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": {"lr": 0.1}}')
+    res = runner.invoke(app, ["run", "--method", TOY, "--dataset", "toy", "--preset", "smoke",
+                              "--out", str(tmp_path / "x"), "--config", str(bad)])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: unknown config key 'train.lr'") and len(res.stderr.splitlines()) == 1
+
+
 def test_run_help_lists_options():
     runner, app = _cli()
     res = runner.invoke(app, ["run", "--help"])
@@ -353,10 +363,15 @@ def test_stargan2_smoke_resume_is_bit_identical(tmp_path):
 def test_cli_run_stargan2_smoke_leaves_a_run_directory(tmp_path):
     runner, app = _cli()
     out = tmp_path / "run"
+    overrides = tmp_path / "over.yaml"
+    overrides.write_text("train:\n  total_iters: 3\n  sample_every: 2\nmodel.lambda_ds: 2.0\n")
     res = runner.invoke(app, ["run", "-m", "stargan2", "-d", "fashion10", "--preset", "smoke", "--out", str(out),
-                              "--no-eval", "--no-progress", "--set", "train.total_iters=2",
-                              "--set", "train.sample_every=2"])
+                              "--no-eval", "--no-progress", "--config", str(overrides),
+                              "--set", "train.total_iters=2", "--seed", "5"])
     assert res.exit_code == 0, res.output + res.stderr
-    assert (out / "config.yaml").is_file()
+    from i2ibench.config import load_run_config
+
+    cfg = load_run_config(out / "config.yaml")  # --set beats the file, which beats the preset
+    assert (cfg.train.total_iters, cfg.train.sample_every, cfg.model.lambda_ds, cfg.train.seed) == (2, 2, 2.0, 5)
     assert [s for s, _ in list_checkpoints(out)] == [2]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["latent_00000002.png", "reference_00000002.png"]
