@@ -1,0 +1,458 @@
+"""LANIT (Park et al., CVPR 2023): translation trained with dataset-level text, no labels.
+
+Pseudo labels. A frozen vision-language model scores every image against N domain prompts
+"template + domain word" and the base prompt (the template alone). Adaptive thresholding:
+domain n is active iff ``cos(image, prompt_n) > cos(image, base)``; ``label_mode`` "topk" and
+"threshold" are the paper's ablations. An image active for no domain is in the slack (null)
+domain: it is neither a content source nor a style source. The official code resamples
+whole batches until no image is slack; here the slack images of a batch are dropped (sources
+and references separately, then both cut to the same count) and an iteration whose batch is
+all slack is skipped; the fraction is logged.
+
+Translation. The StarGAN v2 backbone, its heads sized by N (the text domains, not the
+dataset's classes); the style of a multi-hot label is the mean of its active domains' styles
+(mapping network and style encoder); the multi-task discriminator's logits are weighted by
+the label. Losses as in the official solver: adversarial (BCE) + R1 on reals, style
+reconstruction, diversity (latent branch only, weight decayed linearly over ``ds_iter``) and
+cycle; the latent branch updates G, F, E (and the prompts), the reference branch G only.
+Both branches take their target label from the reference image's pseudo label.
+
+Domain regularisation (paper Eq. 6). For the latent-guided output y^ of label d, one active
+domain n per image is flipped (switched off; if that empties the label another random domain
+is switched on) and y^' = G(y^, F(z, d_inv)) is generated from the output. Then
+``-log relu(cos(y^, t_n)) - log relu(1 - cos(y^', t_n))`` (official ``CE_oneside``). The
+official generator of y^' passes the unflipped label to the mapping network (a bug); here the
+flipped label is used, as the paper states.
+
+Prompt learning, the official two steps: before ``prompt_start`` the prompts are fixed;
+from then on the template's context tokens are trained (lr ``p_lr``) through the domain
+regularisation loss, with the generator. ``domain_reg=True`` (default) also applies the loss
+during step 1, with fixed prompts: the paper's full objective. The released scripts run step
+1 without it (``--dcycle`` without ``--dc``); ``domain_reg=False`` reproduces that. The
+learned prompts live in ``nets["prompt_learner"]``, with an EMA copy, and are checkpointed and
+resumed with the nets; ``domain_labels`` uses the EMA prompts.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from i2ibench.config import RunConfig
+from i2ibench.datasets import get_spec
+from i2ibench.errors import ConfigError, I2IError, TrainingError
+from i2ibench.losses import adv_loss, l1, linear_decay, r1_penalty
+from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.methods.stargan2 import StarGAN2Config, build_backbone
+from i2ibench.prompt_learner import PromptLearner, similarities
+from i2ibench.prompts import PromptSet, custom_prompt_set, match_classes, prompt_set_for
+from i2ibench.registry import register_method
+
+LABEL_MODES = ("adaptive", "topk", "threshold")
+# Datasets whose paper configuration uses the real CLIP ViT-B/32 (OpenAI weights).
+REAL_CLIP_DATASETS = ("animalfaces10", "food10", "celebahq", "afhq")
+REAL_CLIP = "openai/ViT-B-32"
+_EPS = sys.float_info.epsilon  # official CE_oneside epsilon
+
+
+# --------------------------------------------------------------------------- pseudo labels
+
+def pseudo_labels(sim: torch.Tensor, sim_base: torch.Tensor, mode: str = "adaptive", topk: int = 1,
+                  threshold: float = 0.25) -> torch.Tensor:
+    """Multi-hot labels ``[n, N]`` (float 0/1) from similarities ``[n, N]`` and base similarities ``[n]``.
+
+    adaptive: active iff above the base prompt (paper Eq. 3); topk: the ``topk`` most similar
+    domains; threshold: active iff the similarity exceeds ``threshold``.
+    """
+    if mode == "adaptive":
+        return (sim - sim_base.unsqueeze(1) > 0).float()
+    if mode == "topk":
+        idx = sim.topk(min(topk, sim.size(1)), dim=1).indices
+        return torch.zeros_like(sim, dtype=torch.float).scatter_(1, idx, 1.0)
+    if mode == "threshold":
+        return (sim > threshold).float()
+    raise ConfigError(f"unknown label mode '{mode}'; valid: {', '.join(LABEL_MODES)}")
+
+
+def is_slack(labels: torch.Tensor) -> torch.Tensor:
+    """Rows with no active domain (the slack / null domain), bool ``[n]``."""
+    return labels.sum(1) == 0
+
+
+def flip_one_active(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Switch off one random active domain per row; returns ``(flipped_labels, flipped_index)``.
+
+    A row left with no active domain gets another random domain switched on, so the flipped
+    label differs from the original exactly at ``flipped_index`` and is never slack. Rows must
+    have at least one active domain. Uses torch's global RNG (seeded by the engine).
+    """
+    if bool(is_slack(labels).any()):
+        raise ValueError("flip_one_active needs at least one active domain per row")
+    idx = torch.multinomial(labels.float(), 1).squeeze(1)
+    rows = torch.arange(labels.size(0), device=labels.device)
+    flipped = labels.clone().float()
+    flipped[rows, idx] = 0.0
+    empty = is_slack(flipped)
+    if bool(empty.any()):
+        if labels.size(1) < 2:
+            raise ValueError("flipping needs at least two domains")
+        others = torch.ones_like(flipped[empty])
+        others[torch.arange(others.size(0), device=labels.device), idx[empty]] = 0.0
+        flipped[empty] = F.one_hot(torch.multinomial(others, 1).squeeze(1), labels.size(1)).float()
+    return flipped, idx
+
+
+def domain_reg_loss(sim_out: torch.Tensor, sim_flipped: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Domain regularisation: the output must score high, its flipped counterpart low, on domain ``idx``.
+
+    ``sim_*``: cosine similarities ``[n, N]``; cosines are read as probabilities through relu,
+    as in the official ``CE_oneside``.
+    """
+    rows = torch.arange(idx.size(0), device=idx.device)
+    on = sim_out[rows, idx].float()
+    off = sim_flipped[rows, idx].float()
+    return -torch.log(F.relu(on) + _EPS).mean() - torch.log(F.relu(1.0 - off) + _EPS).mean()
+
+
+def default_vlm(dataset: str) -> str:
+    """The VLM a dataset's LANIT run uses when ``--vlm`` is not given."""
+    if dataset in REAL_CLIP_DATASETS:
+        return REAL_CLIP
+    from i2ibench.vlm import STANDIN_NAME
+    return STANDIN_NAME
+
+
+# --------------------------------------------------------------------------- config
+
+@dataclass
+class LANITConfig(StarGAN2Config):
+    # backbone fields (dim_in, max_conv_dim, style_dim, ...) from StarGAN2Config
+    f_lr: float = 1e-4              # mapping network: LANIT's m_lr (StarGAN v2: 1e-6)
+    ds_iter: int = 130_000
+    # prompts
+    num_text_domains: int = 0       # N candidate domains: 0 = the dataset's class count; picks the word list
+    words: tuple[str, ...] = ()     # own candidate words (overrides the dataset's list)
+    template: str = ""              # own template with one '{}' ('' = the dataset's)
+    text_aug: bool = True           # nine-template text augmentation (all official scripts)
+    label_mode: str = "adaptive"    # adaptive | topk | threshold
+    topk: int = 1                   # label_mode topk
+    threshold: float = 0.25         # label_mode threshold (raw cosine)
+    # domain regularisation and prompt learning
+    domain_reg: bool = True         # also in step 1 (fixed prompts); official scripts: off
+    lambda_dr: float = 0.5          # official lambda_dc (step 1) and lambda_p (step 2)
+    prompt_learning: bool = True    # step 2: learn the context tokens
+    prompt_start: int = 99_000      # first iteration of step 2 (official step-2 script: resume 99000)
+    p_lr: float = 1e-6              # prompt lr (official step-2 script; argparse default 2e-5)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "train.img_size": 256, "train.batch_size": 7, "train.total_iters": 150_000,
+        "train.log_every": 10, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
+        "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 64, "model.latent_dim": 16,
+        "model.mapping_hidden": 512, "model.ds_iter": 130_000, "model.prompt_start": 99_000, "model.p_lr": 1e-6,
+        "eval.max_src_per_domain": 0, "eval.outs_per_input": 10, "eval.max_real_per_domain": 0,
+    },
+    # Same backbone as stargan2's cpu preset, so the cpu tables compare methods, not widths.
+    "cpu": {
+        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 4_000,
+        "train.log_every": 20, "train.sample_every": 500, "train.ckpt_every": 500,
+        "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32, "model.latent_dim": 16,
+        "model.mapping_hidden": 128, "model.ds_iter": 4_000, "model.prompt_start": 2_600, "model.p_lr": 2e-5,
+        "eval.max_src_per_domain": 20, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
+    },
+    "smoke": {
+        "train.img_size": 16, "train.batch_size": 4, "train.total_iters": 4,
+        "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
+        "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
+        "model.mapping_hidden": 16, "model.ds_iter": 4, "model.prompt_start": 2, "model.p_lr": 2e-5,
+        "model.text_aug": False,
+        "eval.max_src_per_domain": 2, "eval.outs_per_input": 2, "eval.max_real_per_domain": 4,
+        "eval.batch_size": 8, "eval.lpips": False,
+    },
+}
+
+
+def resolve_prompt_set(m: LANITConfig, info: DataInfo) -> PromptSet:
+    """The prompt set of a run: the dataset's family lists, or the config's own words/template."""
+    try:
+        spec_template = get_spec(info.dataset).prompt_template
+    except I2IError:  # a dataset the registry does not know: its class names, the default template
+        spec_template = None
+    if m.words:
+        template = m.template or spec_template or "a photo of a {}."
+        ps = custom_prompt_set(template, list(m.words))
+        return PromptSet("custom", ps.templates, ps.words, match_classes(ps.words, info.domains))
+    ps = prompt_set_for(info.dataset, info.domains, spec_template, m.num_text_domains, m.text_aug)
+    if m.template:
+        return PromptSet(ps.family, (m.template,), ps.words, ps.word_classes)
+    return ps
+
+
+# --------------------------------------------------------------------------- method
+
+@register_method("lanit")
+class LANIT(Method):
+    Config = LANITConfig
+    presets = PRESETS
+    modes = ("latent", "reference")
+    label_kind = "clip_multi_hot"
+
+    def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu", vlm=None):
+        super().__init__(cfg, info, device)
+        m: LANITConfig = cfg.model
+        if m.label_mode not in LABEL_MODES:
+            raise ConfigError(f"model.label_mode must be one of {', '.join(LABEL_MODES)}, got '{m.label_mode}'")
+        if m.ds_iter < 1:
+            raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
+        self.prompt_set = resolve_prompt_set(m, info)
+        n = self.prompt_set.num_domains
+        if n < 2:
+            raise ConfigError(f"lanit needs at least 2 candidate domains, got {n}")
+        if vlm is None:  # tests pass a VLM; runs load the configured one
+            from i2ibench.vlm import load_vlm
+            vlm = load_vlm(cfg.vlm or default_vlm(info.dataset), self.device)
+        self.vlm = vlm.eval().requires_grad_(False) if hasattr(vlm, "requires_grad_") else vlm
+        self.vlm_name: str = getattr(vlm, "name", cfg.vlm or "")
+        self.nets = build_backbone(m, cfg.train.img_size, n).to(self.device)
+        self.nets["prompt_learner"] = PromptLearner(self.vlm, self.prompt_set.templates,
+                                                    self.prompt_set.words).to(self.device)
+        self.make_ema("generator", "mapping_network", "style_encoder", "prompt_learner")
+        betas = (float(m.beta1), float(m.beta2))
+        for name, net in self.nets.items():
+            lr = {"mapping_network": m.f_lr, "prompt_learner": m.p_lr}.get(name, m.lr)
+            self.optims[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=m.weight_decay)
+        with torch.no_grad():  # the written prompts' features, for label quality before learning
+            self._initial_text = tuple(t.detach() for t in self.nets["prompt_learner"](self.vlm))
+        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def domain_words(self) -> list[str]:
+        return list(self.prompt_set.words)
+
+    @property
+    def num_text_domains(self) -> int:
+        return self.prompt_set.num_domains
+
+    def text_domain_of_class(self, class_index: int) -> int | None:
+        """The text domain naming dataset class ``class_index`` (identity when the word list is the classes)."""
+        return self.prompt_set.text_domain_of_class(class_index)
+
+    def text_targets(self, class_targets: torch.Tensor) -> torch.Tensor:
+        """Map ground-truth class indices to text-domain indices; ConfigError for a class no word names."""
+        mapped = [self.text_domain_of_class(int(k)) for k in class_targets.tolist()]
+        if any(d is None for d in mapped):
+            bad = sorted({int(k) for k, d in zip(class_targets.tolist(), mapped) if d is None})
+            names = ", ".join(self.info.domains[k] for k in bad)
+            raise ConfigError(f"no candidate domain word names the class(es) {names}; words: {', '.join(self.domain_words)}")
+        return torch.tensor(mapped, dtype=torch.long, device=class_targets.device)
+
+    def to(self, device=None, memory_format=None) -> "LANIT":
+        super().to(device, memory_format)
+        if hasattr(self.vlm, "to"):
+            self.vlm.to(self.device)
+        self._initial_text = tuple(t.to(self.device) for t in self._initial_text)
+        self._text_cache.clear()
+        return self
+
+    # ----------------------------------------------------------------- CLIP scores
+    def text_features(self, which: str = "live") -> tuple[torch.Tensor, torch.Tensor]:
+        """Detached ``(domain [N, E], base [E])`` features of the live, EMA or initial prompts (cached)."""
+        if which == "initial":
+            return self._initial_text
+        if which not in self._text_cache:
+            learner = self.nets["prompt_learner"] if which == "live" else self.nets_ema["prompt_learner"]
+            with torch.no_grad():
+                self._text_cache[which] = tuple(t.detach() for t in learner(self.vlm))
+        return self._text_cache[which]
+
+    def image_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vlm.encode_image(x)
+
+    def labels_of(self, x: torch.Tensor, which: str = "live") -> torch.Tensor:
+        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1]."""
+        m: LANITConfig = self.mcfg
+        with torch.no_grad():
+            sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+        return pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold)
+
+    @torch.no_grad()
+    def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The pseudo labels LANIT trains with, from the EMA prompts: multi-hot float ``[n, N]``."""
+        return self.labels_of(x, "ema")
+
+    @torch.no_grad()
+    def initial_domain_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """Pseudo labels from the written (not learned) prompts, for label quality before prompt learning."""
+        return self.labels_of(x, "initial")
+
+    # ----------------------------------------------------------------- training
+    def _trainable(self, *names: str) -> None:
+        for name, net in self.nets.items():
+            net.requires_grad_(name in names)
+
+    def _drop_slack(self, x_src, y_org, x_ref, y_trg):
+        keep_src = (~is_slack(y_org)).nonzero().flatten()
+        keep_ref = (~is_slack(y_trg)).nonzero().flatten()
+        k = min(keep_src.numel(), keep_ref.numel())
+        keep_src, keep_ref = keep_src[:k], keep_ref[:k]
+        return x_src[keep_src], y_org[keep_src], x_ref[keep_ref], y_trg[keep_ref]
+
+    def _d_loss(self, x_real, y_org, y_trg, s_trg):
+        D, G = self.nets["discriminator"], self.nets["generator"]
+        x_real = x_real.detach().requires_grad_(True)
+        out = D.all_logits(x_real)
+        loss_real = adv_loss(out, True, weight=y_org)
+        loss_reg = r1_penalty(out * y_org, x_real)  # gradient of the active domains' logits
+        with torch.no_grad():
+            x_fake = G(x_real, s_trg)
+        loss_fake = adv_loss(D.all_logits(x_fake), False, weight=y_trg)
+        loss = loss_real + loss_fake + self.mcfg.lambda_reg * loss_reg
+        return loss, {"real": loss_real, "fake": loss_fake, "reg": loss_reg}
+
+    def _g_common(self, x_real, y_org, y_trg, s_trg):
+        """Adversarial, style reconstruction and cycle terms of one generator branch."""
+        G, E, D = self.nets["generator"], self.nets["style_encoder"], self.nets["discriminator"]
+        x_fake = G(x_real, s_trg)
+        parts = {
+            "adv": adv_loss(D.all_logits(x_fake), True, weight=y_trg),
+            "sty": l1(E(x_fake, y_trg), s_trg),
+            "cyc": l1(G(x_fake, E(x_real, y_org)), x_real),
+        }
+        return x_fake, parts
+
+    def _domain_reg(self, x_fake, z, y_trg, learn_prompts: bool):
+        """Domain regularisation of the latent branch's output (gradients to G, F and, in step 2, the prompts)."""
+        y_inv, idx = flip_one_active(y_trg)
+        x_flip = self.nets["generator"](x_fake, self.nets["mapping_network"](z, y_inv))
+        if learn_prompts:
+            text, _ = self.nets["prompt_learner"](self.vlm)
+        else:
+            text, _ = self.text_features("live")
+        feats = self.image_features(torch.cat([x_fake, x_flip]))
+        sim = feats.float() @ text.t()
+        return domain_reg_loss(sim[: x_fake.size(0)], sim[x_fake.size(0):], idx)
+
+    def training_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One iteration; ``step`` is the 0-based iteration index (diversity decay, prompt schedule)."""
+        m: LANITConfig = self.mcfg
+        learn_prompts = m.prompt_learning and step >= m.prompt_start
+        use_dr = learn_prompts or m.domain_reg
+        y_org = self.labels_of(batch.x_src)
+        y_trg = self.labels_of(batch.x_ref)
+        logs: dict[str, Any] = {"label/slack_src": is_slack(y_org).float().mean(),
+                                "label/slack_ref": is_slack(y_trg).float().mean(),
+                                "label/active": y_trg.sum(1).mean()}
+        x_real, y_org, x_ref, y_trg = self._drop_slack(batch.x_src, y_org, batch.x_ref, y_trg)
+        n = x_real.size(0)
+        lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
+        if n == 0:  # every source or every reference is slack: nothing to learn from
+            out = {k: float(v) for k, v in logs.items()}
+            out.update({"skipped": 1.0, "G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
+            return out
+        z1 = torch.randn(n, m.latent_dim, device=self.device)
+        z2 = torch.randn(n, m.latent_dim, device=self.device)
+        F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
+
+        self._trainable("discriminator")
+        with torch.no_grad():
+            s_lat, s_ref = F_(z1, y_trg), E(x_ref, y_trg)
+        for branch, s in (("latent", s_lat), ("ref", s_ref)):
+            loss, parts = self._d_loss(x_real, y_org, y_trg, s)
+            self.optimize(loss, ["discriminator"])
+            logs.update({f"D/{branch}_{k}": v for k, v in parts.items()})
+
+        g_nets = ["generator", "mapping_network", "style_encoder"] + (["prompt_learner"] if learn_prompts else [])
+        self._trainable(*g_nets)
+        s1 = F_(z1, y_trg)
+        x_fake, parts = self._g_common(x_real, y_org, y_trg, s1)
+        with torch.no_grad():
+            x_fake2 = self.nets["generator"](x_real, F_(z2, y_trg))
+        parts["ds"] = l1(x_fake, x_fake2)
+        loss = parts["adv"] + m.lambda_sty * parts["sty"] - lambda_ds * parts["ds"] + m.lambda_cyc * parts["cyc"]
+        if use_dr:
+            parts["dr"] = self._domain_reg(x_fake, z1, y_trg, learn_prompts)
+            loss = loss + m.lambda_dr * parts["dr"]
+        self.optimize(loss, g_nets)
+        if learn_prompts:
+            self._text_cache.clear()
+        logs.update({f"G/latent_{k}": v for k, v in parts.items()})
+
+        self._trainable("generator")
+        _, parts = self._g_common(x_real, y_org, y_trg, E(x_ref, y_trg))
+        loss = parts["adv"] + m.lambda_sty * parts["sty"] + m.lambda_cyc * parts["cyc"]
+        self.optimize(loss, ["generator"])
+        logs.update({f"G/ref_{k}": v for k, v in parts.items()})
+        self._trainable(*self.nets.keys())
+
+        self.update_ema(m.ema_beta)
+        self._text_cache.pop("ema", None)
+        values = torch.stack([torch.as_tensor(v).detach().float().cpu() for v in logs.values()]).tolist()
+        out = dict(zip(logs.keys(), values))
+        out.update({"skipped": 0.0, "G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
+        return out
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def style(self, target: torch.Tensor | None, *, z: torch.Tensor | None = None,
+              ref: torch.Tensor | None = None) -> torch.Tensor:
+        """EMA style codes of ``target`` (text-domain indices or multi-hot ``[n, N]``).
+
+        Reference-guided with ``target=None``: the references' own pseudo labels (official
+        evaluation); a slack reference falls back to its best-scoring domain.
+        """
+        if (z is None) == (ref is None):
+            raise ValueError("give exactly one of z (latent-guided) or ref (reference-guided)")
+        if z is not None:
+            if target is None:
+                raise ValueError("latent-guided translation needs a target domain")
+            return self.nets_ema["mapping_network"](z, target)
+        if target is None:
+            target = self.reference_labels(ref)
+        return self.nets_ema["style_encoder"](ref, target)
+
+    @torch.no_grad()
+    def reference_labels(self, ref: torch.Tensor) -> torch.Tensor:
+        """EMA pseudo labels of reference images; slack rows get their best domain (relative to the base)."""
+        sim, sim_base = similarities(self.image_features(ref), *self.text_features("ema"))
+        m: LANITConfig = self.mcfg
+        y = pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold)
+        slack = is_slack(y)
+        if bool(slack.any()):
+            y[slack] = F.one_hot(sim[slack].argmax(1), y.size(1)).float()
+        return y
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, target: torch.Tensor | None, *, z: torch.Tensor | None = None,
+                  ref: torch.Tensor | None = None) -> torch.Tensor:
+        """EMA translation of ``x`` into text domains ``target`` (indices over the N words, or multi-hot).
+
+        Output clamped to [-1, 1].
+        """
+        return self.nets_ema["generator"](x, self.style(target, z=z, ref=ref)).clamp(-1, 1)
+
+    # ----------------------------------------------------------------- state
+    def extra_state(self) -> dict[str, Any]:
+        # The learned prompts are nets["prompt_learner"] (and its EMA); these make a resume check them.
+        return {"words": list(self.prompt_set.words), "templates": list(self.prompt_set.templates),
+                "vlm": self.vlm_name}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        words = state.get("words")
+        if words is not None and list(words) != list(self.prompt_set.words):
+            raise TrainingError(f"checkpoint was trained with domain words {words}, this run has "
+                                f"{list(self.prompt_set.words)}")
+        saved_vlm = state.get("vlm")
+        if saved_vlm and self.vlm_name and saved_vlm != self.vlm_name:
+            raise TrainingError(f"checkpoint was trained with VLM '{saved_vlm}', this run loads '{self.vlm_name}'")
+        self._text_cache.clear()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.load_extra_state(state.get("extra", {}))  # check words/VLM before touching the nets
+        super().load_state_dict(state)
+        self._text_cache.clear()

@@ -1,0 +1,269 @@
+"""LANIT: pseudo labels, slack domain, domain regularisation, prompt learning, the method."""
+
+import math
+
+import pytest
+import torch
+
+from i2ibench.methods.lanit import domain_reg_loss, flip_one_active, is_slack, pseudo_labels
+
+# --------------------------------------------------------------------------- pseudo labels
+
+
+def test_adaptive_threshold_against_the_base_prompt():
+    sim = torch.tensor([[0.30, 0.20, 0.26],
+                        [0.10, 0.12, 0.11],   # every domain below the base: slack
+                        [0.25, 0.25, 0.24]])  # equal to the base is not above it
+    base = torch.tensor([0.25, 0.20, 0.245])
+    y = pseudo_labels(sim, base, "adaptive")
+    assert y.dtype == torch.float32
+    assert y.tolist() == [[1, 0, 1], [0, 0, 0], [1, 1, 0]]
+    assert is_slack(y).tolist() == [False, True, False]
+
+
+def test_adaptive_labels_shift_with_the_base_not_the_absolute_level():
+    sim = torch.tensor([[0.30, 0.20]])
+    assert pseudo_labels(sim, torch.tensor([0.1]), "adaptive").tolist() == [[1, 1]]
+    assert pseudo_labels(sim, torch.tensor([0.35]), "adaptive").tolist() == [[0, 0]]
+    assert pseudo_labels(sim + 0.5, torch.tensor([0.35]) + 0.5, "adaptive").tolist() == [[0, 0]]
+
+
+def test_topk_and_fixed_threshold_ablations():
+    sim = torch.tensor([[0.30, 0.20, 0.26, 0.10],
+                        [0.01, 0.02, 0.03, 0.04]])
+    base = torch.ones(2)  # ignored by both ablations
+    assert pseudo_labels(sim, base, "topk", topk=1).tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]
+    assert pseudo_labels(sim, base, "topk", topk=2).tolist() == [[1, 0, 1, 0], [0, 0, 1, 1]]
+    assert pseudo_labels(sim, base, "threshold", threshold=0.25).tolist() == [[1, 0, 1, 0], [0, 0, 0, 0]]
+
+
+def test_unknown_label_mode_is_a_config_error():
+    from i2ibench.errors import ConfigError
+    with pytest.raises(ConfigError, match="adaptive, topk, threshold"):
+        pseudo_labels(torch.zeros(1, 2), torch.zeros(1), "softmax")
+
+
+# --------------------------------------------------------------------------- flipping
+
+
+def test_flip_switches_off_exactly_one_active_domain():
+    torch.manual_seed(3)
+    y = torch.tensor([[1., 1., 0., 1.], [0., 1., 1., 0.], [1., 1., 1., 1.]])
+    for _ in range(20):
+        flipped, idx = flip_one_active(y)
+        rows = torch.arange(3)
+        assert (y[rows, idx] == 1).all()          # a domain that was active
+        assert (flipped[rows, idx] == 0).all()    # is now off
+        diff = (flipped != y).sum(1)
+        assert diff.tolist() == [1, 1, 1]         # and nothing else changed
+
+
+def test_flip_of_a_single_active_domain_switches_another_on():
+    torch.manual_seed(0)
+    y = torch.tensor([[0., 0., 1.]] * 50)
+    flipped, idx = flip_one_active(y)
+    assert (idx == 2).all()
+    assert (flipped[:, 2] == 0).all() and (flipped.sum(1) == 1).all()
+    assert set(flipped[:, :2].argmax(1).tolist()) == {0, 1}  # a random other domain
+    with pytest.raises(ValueError):
+        flip_one_active(torch.tensor([[0., 0.]]))
+
+
+# --------------------------------------------------------------------------- domain regularisation
+
+
+def test_domain_regularisation_is_the_official_one_sided_cross_entropy():
+    sim_out = torch.tensor([[0.8, 0.1], [0.2, 0.5]])
+    sim_flip = torch.tensor([[0.3, 0.9], [0.2, 0.4]])
+    idx = torch.tensor([0, 1])
+    expected = -(math.log(0.8) + math.log(0.5)) / 2 - (math.log(0.7) + math.log(0.6)) / 2
+    assert domain_reg_loss(sim_out, sim_flip, idx).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_domain_regularisation_decreases_when_the_outputs_agree_with_their_labels():
+    idx = torch.tensor([0, 1, 1])
+    disagree = domain_reg_loss(torch.full((3, 2), 0.2), torch.full((3, 2), 0.3), idx)
+    # the output scores its flipped domain higher, the counterpart lower: closer to the labels
+    agree = domain_reg_loss(torch.full((3, 2), 0.4), torch.full((3, 2), 0.1), idx)
+    assert agree < disagree
+    # and gradient descent on the similarities moves them that way
+    s_out = torch.full((3, 2), 0.2, requires_grad=True)
+    s_flip = torch.full((3, 2), 0.3, requires_grad=True)
+    domain_reg_loss(s_out, s_flip, idx).backward()
+    rows = torch.arange(3)
+    assert (s_out.grad[rows, idx] < 0).all() and (s_flip.grad[rows, idx] > 0).all()
+    assert s_out.grad[rows, 1 - idx].abs().sum() == 0  # only the flipped domain is scored
+
+
+# --------------------------------------------------------------------------- with a VLM
+# Logic tests run on a tiny random-weight open_clip CLIP wrapped by i2ibench.vlm.VLM (the real
+# tokenizer and text-tower code path); never a user-facing model.
+
+import io  # noqa: E402
+
+from i2ibench.config import build_run_config  # noqa: E402
+from i2ibench.errors import ConfigError, TrainingError  # noqa: E402
+from i2ibench.method import Batch, DataInfo  # noqa: E402
+from i2ibench.methods.lanit import LANIT  # noqa: E402
+from i2ibench.prompt_learner import PromptLearner  # noqa: E402
+from i2ibench.prompts import TEXT_AUG_TEMPLATES, base_prompt, domain_words  # noqa: E402
+from i2ibench.registry import DATASETS  # noqa: E402
+
+FASHION = DATASETS.get("fashion10")().domains
+
+
+@pytest.fixture(scope="module")
+def vlm():
+    import open_clip
+    from open_clip.model import CLIP
+
+    from i2ibench.vlm import VLM
+
+    torch.manual_seed(0)
+    model = CLIP(embed_dim=32, vision_cfg=dict(image_size=16, patch_size=4, width=32, layers=1, head_width=16),
+                 text_cfg=dict(context_length=32, vocab_size=49408, width=32, heads=2, layers=1))
+    return VLM(model, open_clip.tokenizer.SimpleTokenizer(context_length=32), "random-test-clip", "test")
+
+
+def make(vlm, seed=0, **model):
+    cfg = build_run_config("lanit", "fashion10", "smoke", {f"model.{k}": v for k, v in model.items()})
+    torch.manual_seed(seed)
+    return LANIT(cfg, DataInfo("fashion10", list(FASHION), cfg.train.img_size), "cpu", vlm=vlm)
+
+
+def batch(m, seed):
+    g = torch.Generator().manual_seed(seed)
+    n, s = m.cfg.train.batch_size, m.cfg.train.img_size
+    img = lambda: torch.rand(n, 3, s, s, generator=g) * 2 - 1  # noqa: E731
+    y = torch.zeros(n, dtype=torch.long)  # ground truth: lanit must not need it
+    return Batch(img(), y, img(), img(), y)
+
+
+def test_untrained_prompt_learner_gives_the_written_prompts_features(vlm):
+    templates, words = TEXT_AUG_TEMPLATES["fashion"], domain_words("fashion", 10)
+    learner = PromptLearner(vlm, templates, words)
+    dom, base = learner(vlm)
+    per_template = torch.stack([vlm.encode_text([t.format(w) for w in words]) for t in templates])
+    base_written = torch.stack([vlm.encode_text([base_prompt(t)])[0] for t in templates])
+    assert torch.allclose(dom, torch.nn.functional.normalize(per_template.mean(0), dim=-1), atol=1e-5)
+    assert torch.allclose(base, torch.nn.functional.normalize(base_written.mean(0), dim=-1), atol=1e-5)
+
+
+def test_prompt_learning_changes_only_the_context_tokens(vlm):
+    learner = PromptLearner(vlm, TEXT_AUG_TEMPLATES["fashion"][:2], domain_words("fashion", 4))
+    assert set(learner.state_dict()) == {"ctx.0", "ctx.1"}  # the only learned (and saved) tensors
+    before = [learner.embeddings(t).detach().clone() for t in range(2)]
+    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
+    dom, base = learner(vlm)
+    (dom[:, 0].sum() - base[1]).backward()
+    opt.step()
+    for t in range(2):
+        after = learner.embeddings(t).detach()
+        n_ctx = learner.prefix_lengths[t]
+        changed = (after != before[t]).any(-1)  # [N + 1, L]
+        assert changed[:, 1:1 + n_ctx].all()                  # every context token moved, in every prompt
+        assert not changed[:, 0].any()                         # start token fixed
+        assert not changed[:, 1 + n_ctx:].any()                # domain word, suffix, end token, padding fixed
+    # the same context is shared by the domain prompts and the base prompt of a template
+    e = learner.embeddings(0)
+    assert torch.equal(e[0, 1:1 + learner.prefix_lengths[0]], e[-1, 1:1 + learner.prefix_lengths[0]])
+
+
+def test_nets_are_sized_by_the_text_domains_and_labels_are_multi_hot(vlm):
+    m = make(vlm, num_text_domains=16)
+    assert m.num_text_domains == 16 and m.domain_words[10:] == ["skirt", "hat", "scarf", "glove", "sock", "belt"]
+    x = torch.rand(5, 3, 16, 16) * 2 - 1
+    assert m.nets["discriminator"].all_logits(x).shape == (5, 16)
+    y = m.domain_labels(x)
+    assert y.shape == (5, 16) and set(y.unique().tolist()) <= {0.0, 1.0}
+    assert m.vlm_name == "random-test-clip"
+    four = make(vlm, num_text_domains=4)
+    assert four.text_targets(torch.tensor([0, 7, 8])).tolist() == [0, 2, 3]
+    with pytest.raises(ConfigError, match="pullover"):
+        four.text_targets(torch.tensor([2]))
+
+
+def test_style_of_a_multi_hot_target_is_the_mean_of_its_domains_styles(vlm):
+    m = make(vlm)
+    z = torch.randn(3, m.mcfg.latent_dim)
+    ref = torch.rand(3, 3, 16, 16) * 2 - 1
+    multi = torch.tensor([[1., 0., 1., 0., 0., 0., 0., 0., 0., 1.]] * 3)
+    for kw in ({"z": z}, {"ref": ref}):
+        singles = torch.stack([m.style(torch.full((3,), d), **kw) for d in (0, 2, 9)])
+        assert torch.allclose(m.style(multi, **kw), singles.mean(0), atol=1e-6)
+    out = m.translate(torch.rand(3, 3, 16, 16) * 2 - 1, multi, z=z)
+    assert out.shape == (3, 3, 16, 16) and out.abs().max() <= 1
+
+
+def test_reference_guided_translation_defaults_to_the_references_own_labels(vlm):
+    m = make(vlm)
+    x, ref = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3, 16, 16) * 2 - 1
+    y_ref = m.reference_labels(ref)
+    assert not is_slack(y_ref).any()
+    assert torch.equal(m.translate(x, None, ref=ref), m.translate(x, y_ref, ref=ref))
+
+
+def _weights(m, name):
+    return torch.cat([p.detach().flatten().clone() for p in m.nets[name].parameters()])
+
+
+def test_training_step_is_finite_and_updates_the_nets_and_prompts_on_schedule(vlm):
+    m = make(vlm, label_mode="topk", topk=2, prompt_start=1)  # top-k: never slack, so never skipped
+    before = {k: _weights(m, k) for k in m.nets}
+    logs = m.training_step(batch(m, 0), 0)  # step 1 (fixed prompts), with domain regularisation
+    assert logs["skipped"] == 0.0 and logs["P/learning"] == 0.0 and "G/latent_dr" in logs
+    assert all(math.isfinite(v) for v in logs.values())
+    for k in ("generator", "mapping_network", "style_encoder", "discriminator"):
+        assert not torch.equal(_weights(m, k), before[k]), k
+    assert torch.equal(_weights(m, "prompt_learner"), before["prompt_learner"])
+    logs = m.training_step(batch(m, 1), 1)  # step 2: prompt learning
+    assert logs["P/learning"] == 1.0 and math.isfinite(logs["G/latent_dr"])
+    assert not torch.equal(_weights(m, "prompt_learner"), before["prompt_learner"])
+    ema = torch.cat([p.flatten() for p in m.nets_ema["prompt_learner"].parameters()])
+    assert not torch.equal(ema, before["prompt_learner"])  # the EMA prompts follow
+
+
+def test_official_step1_without_domain_regularisation(vlm):
+    m = make(vlm, label_mode="topk", domain_reg=False, prompt_start=10)
+    assert "G/latent_dr" not in m.training_step(batch(m, 0), 0)
+
+
+def test_an_all_slack_batch_is_skipped_without_updates(vlm):
+    m = make(vlm, label_mode="threshold", threshold=2.0)  # no cosine exceeds 2: every image is slack
+    before = {k: _weights(m, k) for k in m.nets}
+    logs = m.training_step(batch(m, 0), 0)
+    assert logs["skipped"] == 1.0 and logs["label/slack_src"] == 1.0 and logs["label/slack_ref"] == 1.0
+    for k in m.nets:
+        assert torch.equal(_weights(m, k), before[k]), k
+
+
+def test_slack_images_are_dropped_from_sources_and_references(vlm):
+    m = make(vlm)
+    x_src, x_ref = torch.arange(4.0), torch.arange(4.0) + 10
+    y_org = torch.tensor([[1., 0.], [0., 0.], [0., 1.], [1., 1.]])
+    y_trg = torch.tensor([[0., 0.], [1., 0.], [0., 0.], [0., 1.]])
+    xs, yo, xr, yt = m._drop_slack(x_src, y_org, x_ref, y_trg)
+    assert xs.tolist() == [0.0, 2.0] and xr.tolist() == [11.0, 13.0]
+    assert not is_slack(yo).any() and not is_slack(yt).any()
+
+
+def test_resume_restores_the_learned_prompts(vlm):
+    m = make(vlm, label_mode="topk", prompt_start=0)
+    for step in range(2):
+        m.training_step(batch(m, step), step)
+    buf = io.BytesIO()
+    torch.save(m.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    fresh = make(vlm, seed=1, label_mode="topk", prompt_start=0)
+    assert not torch.equal(_weights(fresh, "prompt_learner"), _weights(m, "prompt_learner"))
+    fresh.load_state_dict(state)
+    assert torch.equal(_weights(fresh, "prompt_learner"), _weights(m, "prompt_learner"))
+    for which in ("live", "ema", "initial"):
+        for a, b in zip(fresh.text_features(which), m.text_features(which)):
+            assert torch.equal(a, b), which
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    assert torch.equal(fresh.domain_labels(x), m.domain_labels(x))
+    other = make(vlm, num_text_domains=4)
+    with pytest.raises(TrainingError, match="domain words"):
+        other.load_state_dict(state)
