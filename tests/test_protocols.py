@@ -1,0 +1,329 @@
+"""Protocols and the evaluation harness, with a fake method and a fake feature extractor.
+
+The metric primitives (FID, density & coverage, LPIPS diversity) are the real ones; only the
+expensive networks around them are replaced: an identity-like translator, a fixed random
+projection as "features" (counting every image it sees) and a pixel-distance "LPIPS".
+"""
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from i2ibench import metric_keys as mk
+from i2ibench import records as R
+from i2ibench.config import EvalConfig, RunConfig, TrainConfig
+from i2ibench.errors import ConfigError
+from i2ibench.evaluate import evaluate
+from i2ibench.metric_fid import fid
+from i2ibench.protocols import check_protocols, groups, plan_tasks, subset, generator
+
+S = 32  # image size of the toy data (LPIPS's AlexNet needs >= 31 px)
+
+
+class ToyData:
+    """K domains, n images each, distinct images, labels in order."""
+
+    def __init__(self, k=3, n=6, split="val", seed=0, size=S):
+        g = torch.Generator().manual_seed(seed)
+        self.domains = [f"d{i}" for i in range(k)]
+        self.labels = torch.arange(k).repeat_interleave(n)
+        self.pixels = torch.rand(k * n, 3, size, size, generator=g) * 2 - 1
+        self.name, self.split, self.img_size = "toy", split, size
+
+    def images(self, idx):
+        return self.pixels[torch.as_tensor(idx, dtype=torch.long)]
+
+    def indices_of(self, d):
+        return (self.labels == d).nonzero().flatten()
+
+
+class CountingFeatures:
+    """A fixed random projection of the pixels; counts every image passed through it."""
+
+    name = "toy-features"
+
+    def __init__(self, dim=4):
+        self.dim = dim
+        self.images_seen = 0
+        self.calls = 0
+
+    def __call__(self, x):
+        self.images_seen += x.shape[0]
+        self.calls += 1
+        flat = x.reshape(x.shape[0], -1).double()
+        proj = torch.randn(flat.shape[1], self.dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        return flat @ proj
+
+
+class PixelLPIPS(torch.nn.Module):
+    """Stand-in perceptual distance with LPIPS's interface: mean absolute pixel difference."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # lpips_diversity reads the device from it
+
+    def features(self, x):
+        return [x]
+
+    def distance(self, fx, fy):
+        return (fx[0] - fy[0]).abs().mean(dim=(1, 2, 3))
+
+    def forward(self, a, b):
+        return self.distance(self.features(a), self.features(b))
+
+
+class FakeMethod:
+    """Translation = a blend of the input with a target colour and the latent code / reference."""
+
+    name = "fake"
+
+    def __init__(self, modes=("latent", "reference"), label_kind="ground_truth", labels_of=None):
+        self.modes = tuple(modes)
+        self.label_kind = label_kind
+        self.device = torch.device("cpu")
+        self.mcfg = SimpleNamespace(latent_dim=4)
+        self.calls = []  # (mode, batch size, targets)
+        self.inputs = []
+        self.labels_of = labels_of
+
+    def translate(self, x, target, *, z=None, ref=None):
+        assert (z is None) != (ref is None)
+        self.calls.append(("latent" if z is not None else "reference", x.shape[0], target.clone()))
+        self.inputs.append(x.clone())
+        style = z.mean(1) if z is not None else ref.mean(dim=(1, 2, 3))
+        shift = 0.3 * target.float() + 0.2 * style
+        return torch.tanh(0.5 * x + shift[:, None, None, None])
+
+    def domain_labels(self, x):
+        return self.labels_of(x)
+
+
+def _cfg(**eval_kw):
+    ev = EvalConfig(**{"max_src_per_domain": 0, "outs_per_input": 3, "max_real_per_domain": 0, "batch_size": 6,
+                       "seed": 0, "lpips": True, **eval_kw})
+    return RunConfig(method="fake", dataset="toy", preset="smoke", train=TrainConfig(seed=5), model=SimpleNamespace(latent_dim=4),
+                     eval=ev)
+
+
+def _evaluate(method, cfg=None, val=None, features=None, **kw):
+    val = val or ToyData()
+    return evaluate(method, cfg or _cfg(), val=val, features=features or CountingFeatures(), lpips_net=PixelLPIPS(),
+                    cache=False, log=None, **kw)
+
+
+# ----------------------------------------------------------------------------- planning
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_task_and_group_counts(k):
+    idx = [torch.arange(d * 4, d * 4 + 4) for d in range(k)]
+    tasks = plan_tasks(idx)
+    assert len(tasks) == k * (k - 1)
+    assert len({(t.src, t.trg) for t in tasks}) == k * (k - 1) and all(t.src != t.trg for t in tasks)
+    names = [f"d{i}" for i in range(k)]
+    sg = groups("stargan2", tasks, names)
+    pooled = groups("pooled", tasks, names)
+    assert len(sg) == k * (k - 1) and all(len(g.tasks) == 1 for g in sg)
+    assert len(pooled) == k
+    for g in pooled:
+        assert sorted(tasks[i].src for i in g.tasks) == [d for d in range(k) if d != g.trg]
+        assert all(tasks[i].trg == g.trg for i in g.tasks)
+
+
+def test_source_subset_is_seeded_and_shared_across_targets():
+    idx = [torch.arange(0, 20), torch.arange(20, 40), torch.arange(40, 60)]
+    a = plan_tasks(idx, max_src_per_domain=5, seed=3)
+    b = plan_tasks(idx, max_src_per_domain=5, seed=3)
+    c = plan_tasks(idx, max_src_per_domain=5, seed=4)
+    assert all(torch.equal(x.inputs, y.inputs) for x, y in zip(a, b))
+    assert any(not torch.equal(x.inputs, y.inputs) for x, y in zip(a, c))
+    for t in a:
+        assert len(t.inputs) == 5 and torch.all(t.inputs[1:] > t.inputs[:-1])  # sorted, distinct
+        assert torch.equal(t.inputs, next(u.inputs for u in a if u.src == t.src))
+    assert torch.equal(subset(torch.arange(4), 10, generator(0)), torch.arange(4))
+
+
+def test_unknown_protocol_lists_valid_ones():
+    with pytest.raises(ConfigError, match="pooled"):
+        check_protocols(["poold"])
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def test_records_per_protocol_counts_and_mfid_is_mean():
+    k = 3
+    df = _evaluate(FakeMethod(), val=ToyData(k=k))
+    for mode in ("latent", "reference"):
+        sg = df[(df[R.PROTOCOL] == "stargan2") & (df[R.MODE] == mode)]
+        pooled = df[(df[R.PROTOCOL] == "pooled") & (df[R.MODE] == mode)]
+        sg_fid = sg[(sg[R.METRIC] == mk.FID) & (sg[R.SCOPE] == R.SCOPE_TASK)]
+        pooled_fid = pooled[(pooled[R.METRIC] == mk.FID) & (pooled[R.SCOPE] == R.SCOPE_DOMAIN)]
+        assert len(sg_fid) == k * (k - 1) and set(sg_fid[R.DOMAIN]) >= {"d0->d1", "d2->d0"}
+        assert len(pooled_fid) == k and set(pooled_fid[R.DOMAIN]) == {"d0", "d1", "d2"}
+        for part, groups_ in ((sg, sg_fid), (pooled, pooled_fid)):
+            overall = part[(part[R.SCOPE] == R.SCOPE_OVERALL)].set_index(R.METRIC)[R.VALUE]
+            assert overall[mk.MFID] == pytest.approx(groups_[R.VALUE].mean())
+            for metric in (mk.DENSITY, mk.COVERAGE, mk.LPIPS):
+                assert math.isfinite(overall[metric])
+        # sample counts: 6 sources x 3 outputs per task; pooled target: 2 tasks
+        assert set(sg_fid[R.N_FAKE]) == {18.0} and set(pooled_fid[R.N_FAKE]) == {36.0}
+        assert set(pooled_fid[R.N_REAL]) == {6.0}
+
+
+def test_pooled_fid_is_fid_of_union_of_task_translations():
+    """Recompute one pooled target's FID from the same translations made independently."""
+    val = ToyData(k=3)
+    feats = CountingFeatures()
+    method = FakeMethod(modes=("latent",))
+    df = _evaluate(method, cfg=_cfg(modes=("latent",)), val=val, features=feats)
+    from i2ibench.protocols import latent_codes
+
+    trg = 1
+    x = torch.cat([val.images(val.indices_of(s)) for s in (0, 2)]).repeat_interleave(3, dim=0)
+    z = latent_codes(len(x), 4, 0, trg)
+    fake = FakeMethod().translate(x, torch.full((len(x),), trg), z=z)
+    expected = fid(feats(val.images(val.indices_of(trg))), feats(fake))
+    got = df[(df[R.PROTOCOL] == "pooled") & (df[R.DOMAIN] == "d1") & (df[R.METRIC] == mk.FID)][R.VALUE].item()
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_translations_made_once_and_features_once_per_image():
+    k, n, outs = 3, 6, 3
+    feats = CountingFeatures()
+    method = FakeMethod()
+    _evaluate(method, val=ToyData(k=k, n=n), features=feats)
+    fakes_per_mode = k * (k - 1) * n * outs
+    translated = sum(b for _, b, _ in method.calls)
+    assert translated == 2 * fakes_per_mode          # both protocols share the translations
+    assert feats.images_seen == 2 * fakes_per_mode + k * n  # + the reals, once for both modes
+
+
+def test_translations_batched_across_tasks():
+    method = FakeMethod(modes=("latent",))
+    # batch_size 12, 3 outputs per input: 4 inputs per call; a target's 12 inputs come from 2 sources
+    val = ToyData(k=3, n=6)
+    _evaluate(method, cfg=_cfg(modes=("latent",), batch_size=12), val=val)
+    assert [b for _, b, _ in method.calls] == [12] * 9   # 3 targets x 12 inputs x 3 outputs / 12
+    assert all(len(set(t.tolist())) == 1 for _, _, t in method.calls)  # one target per call
+    # the second call into d0 holds d1's last two inputs and d2's first two: two tasks in one batch
+    sources = [set(val.labels[[int((val.pixels == xi).all(dim=(1, 2, 3)).nonzero()[0]) for xi in x]].tolist())
+               for x in method.inputs]
+    assert sources[:3] == [{1}, {1, 2}, {2}]
+
+
+def test_results_do_not_depend_on_batch_size_and_are_deterministic():
+    a = _evaluate(FakeMethod(), cfg=_cfg(batch_size=3))
+    b = _evaluate(FakeMethod(), cfg=_cfg(batch_size=30))
+    c = _evaluate(FakeMethod(), cfg=_cfg(batch_size=3))
+    key = [R.PROTOCOL, R.MODE, R.METRIC, R.SCOPE, R.DOMAIN]
+    va, vb, vc = (d.set_index(key)[R.VALUE].sort_index() for d in (a, b, c))
+    pd.testing.assert_series_equal(va, vb, rtol=1e-6)  # BLAS blocking may differ by batch size
+    pd.testing.assert_series_equal(va, vc, rtol=0, atol=0)
+
+
+def test_evaluation_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _evaluate(FakeMethod())
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_mode_the_method_lacks_is_not_applicable():
+    method = FakeMethod(modes=("reference",))
+    df = _evaluate(method)
+    latent = df[df[R.MODE] == "latent"]
+    assert len(latent) > 0 and latent[R.VALUE].isna().all()
+    assert latent[R.NOTE].str.contains("not applicable").all()
+    assert set(latent[R.SCOPE]) == {R.SCOPE_OVERALL}
+    assert set(latent[R.METRIC]) == {mk.MFID, mk.DENSITY, mk.COVERAGE, mk.LPIPS}
+    assert set(latent[R.PROTOCOL]) == {"stargan2", "pooled"}
+    assert {m for m, _, _ in method.calls} == {"reference"}
+    ref = df[(df[R.MODE] == "reference") & (df[R.SCOPE] == R.SCOPE_OVERALL)]
+    assert ref[R.VALUE].notna().all()
+
+
+def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
+    val = ToyData(k=2, n=2)
+    df = _evaluate(FakeMethod(modes=("latent",)), cfg=_cfg(modes=("latent",), outs_per_input=3), val=val)
+    from i2ibench.protocols import latent_codes
+
+    # task d0->d1: inputs 0, 1 (3 outputs each), codes drawn for the whole target d1
+    x = val.images(torch.tensor([0, 1])).repeat_interleave(3, dim=0)
+    z = latent_codes(6, 4, 0, 1)
+    out = FakeMethod().translate(x, torch.full((6,), 1), z=z).reshape(2, 3, 3, S, S)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    expected = sum((out[i, a] - out[i, b]).abs().mean() for i in range(2) for a, b in pairs) / 6
+    got = df[(df[R.PROTOCOL] == "stargan2") & (df[R.DOMAIN] == "d0->d1") & (df[R.METRIC] == mk.LPIPS)][R.VALUE].item()
+    assert got == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_lpips_on_images_too_small_for_alexnet_is_nan_with_note():
+    df = _evaluate(FakeMethod(), val=ToyData(k=2, n=6, size=16))
+    lp = df[df[R.METRIC] == mk.LPIPS]
+    assert len(lp) > 0 and lp[R.VALUE].isna().all() and lp[R.NOTE].str.contains("at least 31 px").all()
+    assert df[df[R.METRIC] == mk.MFID][R.VALUE].notna().all()
+
+
+def test_too_few_real_images_for_density_is_nan_with_note():
+    df = _evaluate(FakeMethod(), cfg=_cfg(nearest_k=6), val=ToyData(k=2, n=6))
+    d = df[(df[R.METRIC] == mk.DENSITY) & (df[R.SCOPE] != R.SCOPE_OVERALL)]
+    assert d[R.VALUE].isna().all() and d[R.NOTE].str.contains("k=6").all()
+
+
+def test_pseudo_label_quality_rows():
+    val = ToyData(k=3, n=4)
+    perm = torch.tensor([2, 0, 1])  # clusters = a relabelling of the ground truth
+
+    def clusters(x):
+        idx = [next(i for i in range(len(val.labels)) if torch.equal(val.pixels[i], xi)) for xi in x]
+        return perm[val.labels[idx]]
+
+    df = _evaluate(FakeMethod(label_kind="clusters", labels_of=clusters), val=val)
+    acc = df[df[R.METRIC] == mk.CLUSTER_ACC]
+    assert len(acc) == 1 and acc[R.VALUE].item() == pytest.approx(1.0)
+    assert acc[R.PROTOCOL].item() == R.PROTOCOL_LABELS and acc[R.N_REAL].item() == 12
+
+    def multi_hot(x):  # always says "d0 and the true domain"
+        idx = [next(i for i in range(len(val.labels)) if torch.equal(val.pixels[i], xi)) for xi in x]
+        y = torch.nn.functional.one_hot(val.labels[idx], 3).float()
+        y[:, 0] = 1
+        return y
+
+    method = FakeMethod(label_kind="clip_multi_hot", labels_of=multi_hot)
+    df = _evaluate(method, val=val)
+    got = df[df[R.PROTOCOL] == R.PROTOCOL_LABELS].set_index(R.METRIC)[R.VALUE]
+    assert set(got.index) == {mk.LABEL_PRECISION, mk.LABEL_RECALL}  # no scores: no top-1
+    assert got[mk.LABEL_RECALL] == pytest.approx(1.0)
+    assert got[mk.LABEL_PRECISION] == pytest.approx(12 / 20)  # 12 true + 8 extra 'd0' labels predicted
+
+    def scores(x):  # right for every image except those of d2, which score highest for d1
+        idx = [next(i for i in range(len(val.labels)) if torch.equal(val.pixels[i], xi)) for xi in x]
+        lab = val.labels[idx].clone()
+        lab[lab == 2] = 1
+        return torch.nn.functional.one_hot(lab, 3).float()
+
+    method.domain_scores = scores
+    got = _evaluate(method, val=val).set_index(R.METRIC)[R.VALUE]
+    assert got[mk.TOP1_ACC] == pytest.approx(8 / 12)
+    df = _evaluate(FakeMethod(), val=val)
+    assert (df[R.PROTOCOL] == R.PROTOCOL_LABELS).sum() == 0  # ground-truth methods: nothing to score
+
+
+def test_record_columns_filled():
+    df = _evaluate(FakeMethod(), iterations=40, out_dir=None)
+    for col in (R.METHOD, R.DATASET, R.PRESET, R.PROTOCOL, R.MODE, R.METRIC, R.FEATURES, R.CODE_VERSION, R.DATE,
+                R.SOURCE, R.REAL_SPLIT, R.EVAL_PARAMS):
+        assert (df[col] != "").all(), col
+    assert set(df[R.SEED]) == {5.0} and set(df[R.ITERATIONS]) == {40.0}
+    assert set(df[R.FEATURES]) == {"toy-features"} and set(df[R.SOURCE]) == {R.SOURCE_REPRODUCED}
+    assert df[R.CODE_VERSION].str.startswith("0.").all()
+
+
+def test_records_written_atomically_to_run_dir(tmp_path):
+    df = _evaluate(FakeMethod(), iterations=40, out_dir=tmp_path)
+    back = R.load_records([tmp_path / "records.csv"])
+    assert len(back) == len(df)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.csv"]
