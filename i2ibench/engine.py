@@ -163,12 +163,13 @@ def _stack_images(items: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
 
 
 def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_workers: int,
-                    pin_memory: bool = False) -> Iterator[tuple[int, Batch]]:
+                    pin_memory: bool = False, labelled: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
     """``(step, Batch)`` for steps ``start..stop-1`` (CPU tensors).
 
     With ``num_workers`` > 0 images are decoded by DataLoader workers over a per-step batch
     sampler (folder datasets), else by ``dataset.images`` in this process. Either way the
-    images of step ``s`` are those of ``sampler.indices(s)``.
+    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask [N]
+    (semi-supervised methods) that becomes ``Batch.labelled``.
     """
     labels = torch.as_tensor(dataset.labels)
     if num_workers > 0:
@@ -184,7 +185,27 @@ def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_worke
         src, ref, ref2, y_ref = sampler.indices(step)
         n, m = len(src), len(ref)
         yield step, Batch(x_src=x[:n], y_src=labels[src], x_ref=x[n:n + m], x_ref2=x[n + m:],
-                          y_ref=torch.as_tensor(y_ref))
+                          y_ref=torch.as_tensor(y_ref), labelled=None if labelled is None else labelled[src])
+
+
+def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor | None:
+    """Bool mask [N] of the images whose label a semi-supervised method may use (``None`` for 0).
+
+    A fixed ``fraction`` of every domain, drawn once from ``seed`` (the same on every rank and
+    on resume), as in TUNIT's semi-supervised setting. Methods ask for it through a
+    ``labelled_fraction`` field in their config.
+    """
+    if fraction <= 0:
+        return None
+    labels = torch.as_tensor(labels)
+    mask = torch.zeros(labels.shape[0], dtype=torch.bool)
+    g = torch.Generator().manual_seed(seed)
+    for d in range(labels.shape[1] if labels.dim() == 2 else int(labels.max()) + 1):
+        members = (labels[:, d] > 0 if labels.dim() == 2 else labels == d).nonzero().flatten()
+        if len(members):
+            keep = max(1, round(fraction * len(members)))
+            mask[members[torch.randperm(len(members), generator=g)[:keep]]] = True
+    return mask
 
 
 def make_sampler(labels: torch.Tensor, batch_size: int, seed: int, balanced: bool) -> Any:
@@ -348,8 +369,9 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     try:
         method.train()
         t_window, n_window = time.perf_counter(), 0
+        labelled = labelled_subset(labels, float(getattr(method.mcfg, "labelled_fraction", 0.0) or 0.0), tc.seed)
         for step, batch in iterate_batches(train_set, sampler, start, stop, tc.num_workers,
-                                           pin_memory=device.type == "cuda"):
+                                           pin_memory=device.type == "cuda", labelled=labelled):
             batch = batch.to(device, memory_format=batch_format)
             with autocast:
                 raw = method.training_step(batch, step)

@@ -141,6 +141,30 @@ def test_periodic_evaluation_runs_between_steps_without_changing_training(tmp_pa
     assert_same_state(straight, evaluated)
 
 
+def test_labelled_subset_is_a_fixed_fraction_of_every_domain():
+    labels = torch.arange(40) % 4
+    mask = engine.labelled_subset(labels, 0.2, seed=3)
+    assert mask.dtype == torch.bool and mask.sum() == 8
+    assert torch.bincount(labels[mask], minlength=4).tolist() == [2, 2, 2, 2]
+    assert torch.equal(mask, engine.labelled_subset(labels, 0.2, seed=3))
+    assert not torch.equal(mask, engine.labelled_subset(labels, 0.2, seed=4))
+    assert engine.labelled_subset(labels, 0.0, seed=3) is None
+
+
+def test_batches_hold_the_sampled_images_labels_and_labelled_mask():
+    ds = ToyDataset(n=24, k=3)
+    mask = torch.arange(24) < 5
+    from i2ibench.samplers import TrainSampler
+
+    sampler = TrainSampler(ds.labels, 4, seed=0)
+    (step, batch), = list(engine.iterate_batches(ds, sampler, 7, 8, 0, labelled=mask))
+    src, ref, ref2, y_ref = sampler.indices(7)
+    assert step == 7 and torch.equal(batch.labelled, mask[src])
+    assert torch.equal(batch.x_src, ds.pixels[src]) and torch.equal(batch.x_ref, ds.pixels[ref])
+    assert torch.equal(batch.x_ref2, ds.pixels[ref2])
+    assert torch.equal(batch.y_src, ds.labels[src]) and torch.equal(batch.y_ref, y_ref)
+
+
 # --------------------------------------------------------------------------- NaN guard
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
