@@ -1,0 +1,17 @@
+"""Metric keys: the ``metric`` column of every result record and the names in the metric registry.
+
+Keys are stable strings (committed tables and published numbers refer to them); add new ones,
+never rename.
+"""
+
+FID = "fid"                          # FID of one task (src->trg) or one target (pooled)
+MFID = "mfid"                        # mean FID over a protocol's tasks or targets
+DENSITY = "density"                  # Naeem et al. 2020, k = 5
+COVERAGE = "coverage"                # Naeem et al. 2020, k = 5
+LPIPS = "lpips"                      # LPIPS diversity among outputs for one input
+CLUSTER_ACC = "cluster_acc"          # clustering accuracy, Hungarian matching
+LABEL_PRECISION = "label_precision"  # multi-hot pseudo-label precision (micro)
+LABEL_RECALL = "label_recall"        # multi-hot pseudo-label recall (micro)
+TOP1_ACC = "top1_acc"                # top-1 accuracy of pseudo labels
+
+ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC)
