@@ -141,6 +141,8 @@ class LANITConfig(StarGAN2Config):
     label_mode: str = "adaptive"    # adaptive | topk | threshold
     topk: int = 1                   # label_mode topk
     threshold: float = 0.25         # label_mode threshold (raw cosine)
+    ref_label: str = "reference"    # reference-guided target: the reference's own pseudo label
+                                    # (official evaluation) | target (the label the caller gives)
     # domain regularisation and prompt learning
     domain_reg: bool = True         # also in step 1 (fixed prompts); official scripts: off
     lambda_dr: float = 0.5          # official lambda_dc (step 1) and lambda_p (step 2)
@@ -209,6 +211,8 @@ class LANIT(Method):
             raise ConfigError(f"model.label_mode must be one of {', '.join(LABEL_MODES)}, got '{m.label_mode}'")
         if m.ds_iter < 1:
             raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
+        if m.ref_label not in ("reference", "target"):
+            raise ConfigError(f"model.ref_label must be 'reference' or 'target', got '{m.ref_label}'")
         self.prompt_set = resolve_prompt_set(m, info)
         n = self.prompt_set.num_domains
         if n < 2:
@@ -290,6 +294,26 @@ class LANIT(Method):
     def initial_domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """Pseudo labels from the written (not learned) prompts, for label quality before prompt learning."""
         return self.labels_of(x, "initial")
+
+    @torch.no_grad()
+    def domain_scores(self, x: torch.Tensor, which: str = "ema") -> torch.Tensor:
+        """``cos(image, prompt_n) - cos(image, base)`` ``[n, N]``: positive = active; argmax = top-1 domain."""
+        sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+        return sim - sim_base.unsqueeze(1)
+
+    def to_classes(self, per_word: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+        """Labels or scores ``[n, N]`` over the words -> ``[n, K]`` over the dataset's classes.
+
+        A class takes the maximum over the words that name it (active iff one of them is); a
+        class no word names gets ``fill`` (0 for labels, -inf for scores). Identity when the
+        words are the classes in label order (the default word list).
+        """
+        k = len(self.info.domains)
+        out = per_word.new_full((per_word.size(0), k), fill)
+        for d, c in enumerate(self.prompt_set.word_classes):
+            if c is not None:
+                out[:, c] = torch.maximum(out[:, c], per_word[:, d])
+        return out
 
     # ----------------------------------------------------------------- training
     def _trainable(self, *names: str) -> None:
@@ -432,8 +456,12 @@ class LANIT(Method):
                   ref: torch.Tensor | None = None) -> torch.Tensor:
         """EMA translation of ``x`` into text domains ``target`` (indices over the N words, or multi-hot).
 
-        Output clamped to [-1, 1].
+        Reference-guided with ``model.ref_label == "reference"`` (default, the official
+        evaluation), the style is taken for the reference's own pseudo label and ``target`` is
+        not used. Output clamped to [-1, 1].
         """
+        if ref is not None and self.mcfg.ref_label == "reference":
+            target = None
         return self.nets_ema["generator"](x, self.style(target, z=z, ref=ref)).clamp(-1, 1)
 
     # ----------------------------------------------------------------- state

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from i2ibench.methods.lanit import domain_reg_loss, flip_one_active, is_slack, pseudo_labels
 
@@ -201,6 +202,11 @@ def test_reference_guided_translation_defaults_to_the_references_own_labels(vlm)
     y_ref = m.reference_labels(ref)
     assert not is_slack(y_ref).any()
     assert torch.equal(m.translate(x, None, ref=ref), m.translate(x, y_ref, ref=ref))
+    other = torch.full((4,), 3)
+    assert torch.equal(m.translate(x, other, ref=ref), m.translate(x, None, ref=ref))  # official: ref's label
+    m.mcfg.ref_label = "target"
+    assert torch.equal(m.translate(x, other, ref=ref), m.translate(x, F.one_hot(other, 10).float(), ref=ref))
+    assert not torch.equal(m.translate(x, other, ref=ref), m.translate(x, y_ref, ref=ref))
 
 
 def _weights(m, name):
@@ -267,3 +273,16 @@ def test_resume_restores_the_learned_prompts(vlm):
     other = make(vlm, num_text_domains=4)
     with pytest.raises(TrainingError, match="domain words"):
         other.load_state_dict(state)
+
+
+def test_scores_and_labels_map_from_words_to_dataset_classes(vlm):
+    m = make(vlm)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    scores = m.domain_scores(x)
+    assert torch.equal((scores > 0).float(), m.domain_labels(x))
+    assert torch.equal(m.to_classes(scores, float("-inf")), scores)  # words are the classes: identity
+    four = make(vlm, num_text_domains=4)  # t-shirt, trouser, sneaker, bag -> classes 0, 1, 7, 8
+    labels = torch.tensor([[1., 0., 1., 1.]])
+    assert four.to_classes(labels).tolist() == [[1, 0, 0, 0, 0, 0, 0, 1, 1, 0]]
+    s = four.to_classes(torch.tensor([[0.1, -0.2, 0.3, 0.0]]), float("-inf"))
+    assert s[0, 7] == pytest.approx(0.3) and s[0, 2] == float("-inf")
