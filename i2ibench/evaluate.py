@@ -48,6 +48,10 @@ from . import records as R
 
 Log = Callable[[str], None]
 
+
+def _print(text: str) -> None:
+    print(text, flush=True)  # progress lines must show up when stdout is a file (CI logs)
+
 # Defaults for protocol parameters that EvalConfig may not have (yet).
 EVAL_DEFAULTS = {"real_split": "val", "nearest_k": 5, "batch_size": 50, "seed": 0,
                  "max_src_per_domain": 0, "outs_per_input": 10, "max_real_per_domain": 0,
@@ -127,12 +131,13 @@ class TaskOutput:
     lpips_sum: float = 0.0
     lpips_inputs: int = 0
 
-    def features(self) -> torch.Tensor:
-        return torch.cat(self.feats) if self.feats else torch.zeros(0, 0, dtype=torch.float64)
+    def features(self, dim: int = 0) -> torch.Tensor:
+        """All features of the task; ``[0, dim]`` if this process made none of its translations."""
+        return torch.cat(self.feats) if self.feats else torch.zeros(0, dim, dtype=torch.float64)
 
 
 def translate_target(method: Any, val: Any, tasks: list[Task], task_ids: list[int], trg: int, mode: str,
-                     features: Any, lpips_net: Any, ev: Any) -> dict[int, TaskOutput]:
+                     features: Any, lpips_net: Any, ev: Any, feature_dim: int = 0) -> dict[int, TaskOutput]:
     """All translations into ``trg`` (every task in ``task_ids``), batched across tasks.
 
     A batch holds whole inputs (all ``outs_per_input`` outputs of an input together, for
@@ -182,7 +187,7 @@ def translate_target(method: Any, val: Any, tasks: list[Task], task_ids: list[in
     if world > 1:
         for ti in task_ids:
             out = results[ti]
-            out.feats = [dist_utils.all_gather_cat(out.features())]
+            out.feats = [dist_utils.all_gather_cat(out.features(feature_dim))]
             sums = dist_utils.all_gather_object((out.lpips_sum, out.lpips_inputs))
             out.lpips_sum, out.lpips_inputs = sum(s for s, _ in sums), sum(n for _, n in sums)
     return results
@@ -328,7 +333,7 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
 
 def evaluate(method: Any, cfg: Any = None, out_dir: str | Path | None = None, *, iterations: int | None = None,
              features: Any = None, lpips_net: Any = None, val: Any = None, real: Any = None,
-             cache: bool = True, log: Log | None = print) -> pd.DataFrame:
+             cache: bool = True, log: Log | None = _print) -> pd.DataFrame:
     """Score ``method`` under every protocol and mode of ``cfg.eval``; the records as a DataFrame.
 
     ``out_dir``: also write ``out_dir/records.csv`` (merged with earlier evaluations of other
@@ -400,7 +405,7 @@ def evaluate(method: Any, cfg: Any = None, out_dir: str | Path | None = None, *,
                 if trg not in reals:
                     reals[trg] = real_features(real, trg, features, ev, cache=cache)
                 outputs = translate_target(method, val, tasks, task_ids, trg, mode, features,
-                                           None if lpips_note else lpips_net, ev)
+                                           None if lpips_note else lpips_net, ev, feature_dim=reals[trg].shape[1])
                 for p in protocols:
                     scores[p] += [score_group(g, outputs, reals[trg], k, with_lpips, lpips_note)
                                   for g in plan[p] if g.trg == trg]
@@ -450,7 +455,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
-                 log: Log | None = print, **kwargs: Any) -> pd.DataFrame:
+                 log: Log | None = _print, **kwargs: Any) -> pd.DataFrame:
     """Evaluate a run directory's newest (or the given) checkpoint; writes ``RUN_DIR/records.csv``.
 
     ``overrides``: dotted ``eval.*`` keys applied on top of the run's config (e.g. sample counts).

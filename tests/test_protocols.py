@@ -6,112 +6,22 @@ projection as "features" (counting every image it sees) and a pixel-distance "LP
 """
 
 import math
-from types import SimpleNamespace
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 from i2ibench import metric_keys as mk
 from i2ibench import records as R
-from i2ibench.config import EvalConfig, RunConfig, TrainConfig
 from i2ibench.errors import ConfigError
-from i2ibench.evaluate import evaluate
 from i2ibench.metric_fid import fid
-from i2ibench.protocols import check_protocols, groups, plan_tasks, subset, generator
+from i2ibench.protocols import check_protocols, generator, groups, plan_tasks, subset
 
-S = 32  # image size of the toy data (LPIPS's AlexNet needs >= 31 px)
-
-
-class ToyData:
-    """K domains, n images each, distinct images, labels in order."""
-
-    def __init__(self, k=3, n=6, split="val", seed=0, size=S):
-        g = torch.Generator().manual_seed(seed)
-        self.domains = [f"d{i}" for i in range(k)]
-        self.labels = torch.arange(k).repeat_interleave(n)
-        self.pixels = torch.rand(k * n, 3, size, size, generator=g) * 2 - 1
-        self.name, self.split, self.img_size = "toy", split, size
-
-    def images(self, idx):
-        return self.pixels[torch.as_tensor(idx, dtype=torch.long)]
-
-    def indices_of(self, d):
-        return (self.labels == d).nonzero().flatten()
-
-
-class CountingFeatures:
-    """A fixed random projection of the pixels; counts every image passed through it."""
-
-    name = "toy-features"
-
-    def __init__(self, dim=4):
-        self.dim = dim
-        self.images_seen = 0
-        self.calls = 0
-
-    def __call__(self, x):
-        self.images_seen += x.shape[0]
-        self.calls += 1
-        flat = x.reshape(x.shape[0], -1).double()
-        proj = torch.randn(flat.shape[1], self.dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-        return flat @ proj
-
-
-class PixelLPIPS(torch.nn.Module):
-    """Stand-in perceptual distance with LPIPS's interface: mean absolute pixel difference."""
-
-    def __init__(self):
-        super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))  # lpips_diversity reads the device from it
-
-    def features(self, x):
-        return [x]
-
-    def distance(self, fx, fy):
-        return (fx[0] - fy[0]).abs().mean(dim=(1, 2, 3))
-
-    def forward(self, a, b):
-        return self.distance(self.features(a), self.features(b))
-
-
-class FakeMethod:
-    """Translation = a blend of the input with a target colour and the latent code / reference."""
-
-    name = "fake"
-
-    def __init__(self, modes=("latent", "reference"), label_kind="ground_truth", labels_of=None):
-        self.modes = tuple(modes)
-        self.label_kind = label_kind
-        self.device = torch.device("cpu")
-        self.mcfg = SimpleNamespace(latent_dim=4)
-        self.calls = []  # (mode, batch size, targets)
-        self.inputs = []
-        self.labels_of = labels_of
-
-    def translate(self, x, target, *, z=None, ref=None):
-        assert (z is None) != (ref is None)
-        self.calls.append(("latent" if z is not None else "reference", x.shape[0], target.clone()))
-        self.inputs.append(x.clone())
-        style = z.mean(1) if z is not None else ref.mean(dim=(1, 2, 3))
-        shift = 0.3 * target.float() + 0.2 * style
-        return torch.tanh(0.5 * x + shift[:, None, None, None])
-
-    def domain_labels(self, x):
-        return self.labels_of(x)
-
-
-def _cfg(**eval_kw):
-    ev = EvalConfig(**{"max_src_per_domain": 0, "outs_per_input": 3, "max_real_per_domain": 0, "batch_size": 6,
-                       "seed": 0, "lpips": True, **eval_kw})
-    return RunConfig(method="fake", dataset="toy", preset="smoke", train=TrainConfig(seed=5), model=SimpleNamespace(latent_dim=4),
-                     eval=ev)
-
-
-def _evaluate(method, cfg=None, val=None, features=None, **kw):
-    val = val or ToyData()
-    return evaluate(method, cfg or _cfg(), val=val, features=features or CountingFeatures(), lpips_net=PixelLPIPS(),
-                    cache=False, log=None, **kw)
+from eval_fakes import S, CountingFeatures, FakeMethod, ToyData, evaluate_toy, toy_cfg  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- planning
@@ -154,7 +64,7 @@ def test_unknown_protocol_lists_valid_ones():
 
 def test_records_per_protocol_counts_and_mfid_is_mean():
     k = 3
-    df = _evaluate(FakeMethod(), val=ToyData(k=k))
+    df = evaluate_toy(FakeMethod(), val=ToyData(k=k))
     for mode in ("latent", "reference"):
         sg = df[(df[R.PROTOCOL] == "stargan2") & (df[R.MODE] == mode)]
         pooled = df[(df[R.PROTOCOL] == "pooled") & (df[R.MODE] == mode)]
@@ -177,7 +87,7 @@ def test_pooled_fid_is_fid_of_union_of_task_translations():
     val = ToyData(k=3)
     feats = CountingFeatures()
     method = FakeMethod(modes=("latent",))
-    df = _evaluate(method, cfg=_cfg(modes=("latent",)), val=val, features=feats)
+    df = evaluate_toy(method, cfg=toy_cfg(modes=("latent",)), val=val, features=feats)
     from i2ibench.protocols import latent_codes
 
     trg = 1
@@ -193,7 +103,7 @@ def test_translations_made_once_and_features_once_per_image():
     k, n, outs = 3, 6, 3
     feats = CountingFeatures()
     method = FakeMethod()
-    _evaluate(method, val=ToyData(k=k, n=n), features=feats)
+    evaluate_toy(method, val=ToyData(k=k, n=n), features=feats)
     fakes_per_mode = k * (k - 1) * n * outs
     translated = sum(b for _, b, _ in method.calls)
     assert translated == 2 * fakes_per_mode          # both protocols share the translations
@@ -204,7 +114,7 @@ def test_translations_batched_across_tasks():
     method = FakeMethod(modes=("latent",))
     # batch_size 12, 3 outputs per input: 4 inputs per call; a target's 12 inputs come from 2 sources
     val = ToyData(k=3, n=6)
-    _evaluate(method, cfg=_cfg(modes=("latent",), batch_size=12), val=val)
+    evaluate_toy(method, cfg=toy_cfg(modes=("latent",), batch_size=12), val=val)
     assert [b for _, b, _ in method.calls] == [12] * 9   # 3 targets x 12 inputs x 3 outputs / 12
     assert all(len(set(t.tolist())) == 1 for _, _, t in method.calls)  # one target per call
     # the second call into d0 holds d1's last two inputs and d2's first two: two tasks in one batch
@@ -214,9 +124,9 @@ def test_translations_batched_across_tasks():
 
 
 def test_results_do_not_depend_on_batch_size_and_are_deterministic():
-    a = _evaluate(FakeMethod(), cfg=_cfg(batch_size=3))
-    b = _evaluate(FakeMethod(), cfg=_cfg(batch_size=30))
-    c = _evaluate(FakeMethod(), cfg=_cfg(batch_size=3))
+    a = evaluate_toy(FakeMethod(), cfg=toy_cfg(batch_size=3))
+    b = evaluate_toy(FakeMethod(), cfg=toy_cfg(batch_size=30))
+    c = evaluate_toy(FakeMethod(), cfg=toy_cfg(batch_size=3))
     key = [R.PROTOCOL, R.MODE, R.METRIC, R.SCOPE, R.DOMAIN]
     va, vb, vc = (d.set_index(key)[R.VALUE].sort_index() for d in (a, b, c))
     pd.testing.assert_series_equal(va, vb, rtol=1e-6)  # BLAS blocking may differ by batch size
@@ -227,13 +137,13 @@ def test_evaluation_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    _evaluate(FakeMethod())
+    evaluate_toy(FakeMethod())
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_mode_the_method_lacks_is_not_applicable():
     method = FakeMethod(modes=("reference",))
-    df = _evaluate(method)
+    df = evaluate_toy(method)
     latent = df[df[R.MODE] == "latent"]
     assert len(latent) > 0 and latent[R.VALUE].isna().all()
     assert latent[R.NOTE].str.contains("not applicable").all()
@@ -247,7 +157,7 @@ def test_mode_the_method_lacks_is_not_applicable():
 
 def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
     val = ToyData(k=2, n=2)
-    df = _evaluate(FakeMethod(modes=("latent",)), cfg=_cfg(modes=("latent",), outs_per_input=3), val=val)
+    df = evaluate_toy(FakeMethod(modes=("latent",)), cfg=toy_cfg(modes=("latent",), outs_per_input=3), val=val)
     from i2ibench.protocols import latent_codes
 
     # task d0->d1: inputs 0, 1 (3 outputs each), codes drawn for the whole target d1
@@ -261,14 +171,14 @@ def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
 
 
 def test_lpips_on_images_too_small_for_alexnet_is_nan_with_note():
-    df = _evaluate(FakeMethod(), val=ToyData(k=2, n=6, size=16))
+    df = evaluate_toy(FakeMethod(), val=ToyData(k=2, n=6, size=16))
     lp = df[df[R.METRIC] == mk.LPIPS]
     assert len(lp) > 0 and lp[R.VALUE].isna().all() and lp[R.NOTE].str.contains("at least 31 px").all()
     assert df[df[R.METRIC] == mk.MFID][R.VALUE].notna().all()
 
 
 def test_too_few_real_images_for_density_is_nan_with_note():
-    df = _evaluate(FakeMethod(), cfg=_cfg(nearest_k=6), val=ToyData(k=2, n=6))
+    df = evaluate_toy(FakeMethod(), cfg=toy_cfg(nearest_k=6), val=ToyData(k=2, n=6))
     d = df[(df[R.METRIC] == mk.DENSITY) & (df[R.SCOPE] != R.SCOPE_OVERALL)]
     assert d[R.VALUE].isna().all() and d[R.NOTE].str.contains("k=6").all()
 
@@ -281,7 +191,7 @@ def test_pseudo_label_quality_rows():
         idx = [next(i for i in range(len(val.labels)) if torch.equal(val.pixels[i], xi)) for xi in x]
         return perm[val.labels[idx]]
 
-    df = _evaluate(FakeMethod(label_kind="clusters", labels_of=clusters), val=val)
+    df = evaluate_toy(FakeMethod(label_kind="clusters", labels_of=clusters), val=val)
     acc = df[df[R.METRIC] == mk.CLUSTER_ACC]
     assert len(acc) == 1 and acc[R.VALUE].item() == pytest.approx(1.0)
     assert acc[R.PROTOCOL].item() == R.PROTOCOL_LABELS and acc[R.N_REAL].item() == 12
@@ -293,7 +203,7 @@ def test_pseudo_label_quality_rows():
         return y
 
     method = FakeMethod(label_kind="clip_multi_hot", labels_of=multi_hot)
-    df = _evaluate(method, val=val)
+    df = evaluate_toy(method, val=val)
     got = df[df[R.PROTOCOL] == R.PROTOCOL_LABELS].set_index(R.METRIC)[R.VALUE]
     assert set(got.index) == {mk.LABEL_PRECISION, mk.LABEL_RECALL}  # no scores: no top-1
     assert got[mk.LABEL_RECALL] == pytest.approx(1.0)
@@ -306,14 +216,14 @@ def test_pseudo_label_quality_rows():
         return torch.nn.functional.one_hot(lab, 3).float()
 
     method.domain_scores = scores
-    got = _evaluate(method, val=val).set_index(R.METRIC)[R.VALUE]
+    got = evaluate_toy(method, val=val).set_index(R.METRIC)[R.VALUE]
     assert got[mk.TOP1_ACC] == pytest.approx(8 / 12)
-    df = _evaluate(FakeMethod(), val=val)
+    df = evaluate_toy(FakeMethod(), val=val)
     assert (df[R.PROTOCOL] == R.PROTOCOL_LABELS).sum() == 0  # ground-truth methods: nothing to score
 
 
 def test_record_columns_filled():
-    df = _evaluate(FakeMethod(), iterations=40, out_dir=None)
+    df = evaluate_toy(FakeMethod(), iterations=40, out_dir=None)
     for col in (R.METHOD, R.DATASET, R.PRESET, R.PROTOCOL, R.MODE, R.METRIC, R.FEATURES, R.CODE_VERSION, R.DATE,
                 R.SOURCE, R.REAL_SPLIT, R.EVAL_PARAMS):
         assert (df[col] != "").all(), col
@@ -323,7 +233,29 @@ def test_record_columns_filled():
 
 
 def test_records_written_atomically_to_run_dir(tmp_path):
-    df = _evaluate(FakeMethod(), iterations=40, out_dir=tmp_path)
+    df = evaluate_toy(FakeMethod(), iterations=40, out_dir=tmp_path)
     back = R.load_records([tmp_path / "records.csv"])
     assert len(back) == len(df)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records.csv"]
+
+
+def test_two_process_evaluation_equals_one_process(tmp_path):
+    """Batches shared between two gloo ranks, features and LPIPS sums gathered: same records."""
+    import os
+    import subprocess
+    import sys as _sys
+
+    worker = Path(__file__).parent / "dist_eval_worker.py"
+    cmd = [_sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker), str(tmp_path)]
+    res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    single = evaluate_toy(FakeMethod(), cfg=toy_cfg(batch_size=6), val=ToyData(k=3, n=5))
+    key = [R.PROTOCOL, R.MODE, R.METRIC, R.SCOPE, R.DOMAIN]
+    expected = single.set_index(key)[R.VALUE].sort_index()
+    shares = []
+    for rank in (0, 1):
+        got = R.load_records([tmp_path / f"rank{rank}" / "records.csv"]).set_index(key)[R.VALUE].sort_index()
+        pd.testing.assert_series_equal(got, expected, rtol=1e-6, check_names=False)
+        shares.append(int((tmp_path / f"rank{rank}" / "translated.txt").read_text()))
+    # 2 modes x 6 tasks x 5 inputs x 3 outputs, split between the ranks (2 inputs per batch)
+    assert sum(shares) == 2 * 6 * 5 * 3 and min(shares) > 0
