@@ -102,3 +102,22 @@ def plot_style_codes(styles, gt, clusters, path: str | Path, *, embedding: str =
         fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
+
+
+def plot_method_style_codes(method, dataset, indices, path: str | Path, *, batch_size: int = 50,
+                            embedding: str = "tsne", title: str = "") -> Path:
+    """The style-code map of a trained method on ``dataset`` images ``indices``.
+
+    Needs ``method.style_codes(x)`` and ``method.domain_labels(x)`` (tunit); ground truth is
+    ``dataset.labels`` when they are one class per image, else the plot has the cluster panel only.
+    """
+    idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+    styles, clusters = [], []
+    with torch.no_grad():
+        for s in range(0, len(idx), batch_size):
+            x = dataset.images(idx[s:s + batch_size]).to(method.device)
+            styles.append(method.style_codes(x).float().cpu())
+            clusters.append(method.domain_labels(x).cpu())
+    labels = torch.as_tensor(dataset.labels)
+    gt = labels[idx] if labels.dim() == 1 else None
+    return plot_style_codes(torch.cat(styles), gt, torch.cat(clusters), path, embedding=embedding, title=title)

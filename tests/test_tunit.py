@@ -352,10 +352,41 @@ def test_state_dict_round_trip_is_exact_including_queue():
 
 
 def test_clustering_accuracy_of_permuted_labels_is_one():
-    ml = pytest.importorskip("i2ibench.metric_labels", reason="metric_labels not written yet")
+    from i2ibench.metric_labels import clustering_accuracy
+
     gt = torch.arange(10).repeat(5)
     perm = torch.randperm(10)
-    assert float(ml.clustering_accuracy(perm[gt], gt)) == pytest.approx(1.0)
+    assert clustering_accuracy(perm[gt], gt) == pytest.approx(1.0)
+    wrong = perm[gt].clone()
+    wrong[:5] = perm[(gt[:5] + 1) % 10]  # 5 of 50 moved to another cluster
+    assert clustering_accuracy(wrong, gt) == pytest.approx(0.9)
+
+
+def test_domain_labels_follow_the_guiding_network_clusters():
+    # Put the EMA clustering head on a known rule: the cluster is the argmax of three
+    # pooled-feature channels; images built to light one channel each get that cluster.
+    from i2ibench.metric_labels import clustering_accuracy
+
+    m = make_method()
+    net = m.nets_ema["guiding"]
+    with torch.no_grad():
+        net.cluster_head.weight.zero_()
+        net.cluster_head.bias.zero_()
+    feats = torch.zeros(K, net.feat_dim)
+    feats[:, :K] = torch.eye(K) * 5
+    original = net.embed
+    net.embed = lambda x: feats[x[:, 0, 0, 0].long()]  # image -> its own feature row
+    try:
+        gt = torch.tensor([2, 0, 1, 1, 2, 0])
+        x = torch.zeros(6, 3, IMG, IMG)
+        x[:, 0, 0, 0] = gt.float()
+        with torch.no_grad():
+            net.cluster_head.weight[:, :K].copy_(torch.eye(K)[[1, 2, 0]])  # features 1, 2, 0 -> clusters 0, 1, 2
+        pred = m.domain_labels(x)
+        assert pred.tolist() == [1, 2, 0, 0, 1, 2]
+        assert clustering_accuracy(pred, gt) == 1.0
+    finally:
+        net.embed = original
 
 
 # --------------------------------------------------------------------------- style plot
@@ -391,3 +422,29 @@ def test_style_plot_writes_png_with_label_colours(tmp_path):
     centroids = torch.stack([torch.tensor(xy[gt.numpy() == k]).mean(0) for k in range(3)])
     spread = max(torch.tensor(xy[gt.numpy() == k]).std(0).norm() for k in range(3))
     assert used == "pca" and torch.cdist(centroids, centroids).masked_fill(torch.eye(3, dtype=torch.bool), 1e9).min() > 2 * spread
+
+
+def test_plot_method_style_codes_uses_method_styles_and_clusters(tmp_path, monkeypatch):
+    import i2ibench.style_plot as sp
+
+    m = make_method()
+
+    class TinySet:
+        labels = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+
+        def images(self, idx):
+            return torch.rand(len(idx), 3, IMG, IMG, generator=torch.Generator().manual_seed(int(idx[0]))) * 2 - 1
+
+    seen = {}
+
+    def fake_plot(styles, gt, clusters, path, **kw):
+        seen.update(styles=styles, gt=gt, clusters=clusters)
+        return path
+
+    monkeypatch.setattr(sp, "plot_style_codes", fake_plot)
+    sp.plot_method_style_codes(m, TinySet(), [6, 1, 2, 3], tmp_path / "s.png", batch_size=3)
+    ds = TinySet()
+    x = torch.cat([ds.images(torch.tensor([6, 1, 2])), ds.images(torch.tensor([3]))])
+    torch.testing.assert_close(seen["styles"], m.style_codes(x))
+    assert torch.equal(seen["clusters"], m.domain_labels(x))
+    assert seen["gt"].tolist() == [0, 1, 2, 0]
