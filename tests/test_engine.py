@@ -87,14 +87,14 @@ def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path, straight):
         from i2ibench.engine import train
         train(toy_config(), {str(tmp_path / 'killed')!r}, progress=False, train_set=ToyDataset())
     """)
-    env = {**os.environ, engine_toys.SLEEP_ENV: "0.3"}
+    env = {**os.environ, engine_toys.SLEEP_ENV: "0.5"}  # 4 steps (>= 2 s) remain after ckpt 2
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     first = tmp_path / "killed/checkpoints/ckpt_00000002.pt"
     deadline = time.time() + 120
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert first.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no checkpoint"
-    time.sleep(0.45)  # somewhere inside step 3 or 4
+    time.sleep(0.6)  # somewhere inside step 3 or 4
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
