@@ -6,8 +6,10 @@ domain n is active iff ``cos(image, prompt_n) > cos(image, base)``; ``label_mode
 "threshold" are the paper's ablations. An image active for no domain is in the slack (null)
 domain: it is neither a content source nor a style source. The official code resamples
 whole batches until no image is slack; here the slack images of a batch are dropped (sources
-and references separately, then both cut to the same count) and an iteration whose batch is
-all slack is skipped; the fraction is logged.
+and references separately, then both cut to the same count). If every source (or every
+reference) of a batch is slack, that side is used with each image's best domain instead
+(logged as ``label/fallback``): skipping would desynchronise distributed processes. The
+slack fractions are logged.
 
 Translation. The StarGAN v2 backbone, its heads sized by N (the text domains, not the
 dataset's classes); the style of a multi-hot label is the mean of its active domains' styles
@@ -278,12 +280,16 @@ class LANIT(Method):
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.vlm.encode_image(x)
 
-    def labels_of(self, x: torch.Tensor, which: str = "live") -> torch.Tensor:
-        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1]."""
+    def labels_and_sims(self, x: torch.Tensor, which: str = "live") -> tuple[torch.Tensor, torch.Tensor]:
+        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1], and their similarities ``[n, N]``."""
         m: LANITConfig = self.mcfg
         with torch.no_grad():
             sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
-        return pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold)
+        return pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold), sim
+
+    def labels_of(self, x: torch.Tensor, which: str = "live") -> torch.Tensor:
+        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1]."""
+        return self.labels_and_sims(x, which)[0]
 
     @torch.no_grad()
     def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
@@ -320,12 +326,24 @@ class LANIT(Method):
         for name, net in self.nets.items():
             net.requires_grad_(name in names)
 
-    def _drop_slack(self, x_src, y_org, x_ref, y_trg):
-        keep_src = (~is_slack(y_org)).nonzero().flatten()
-        keep_ref = (~is_slack(y_trg)).nonzero().flatten()
-        k = min(keep_src.numel(), keep_ref.numel())
-        keep_src, keep_ref = keep_src[:k], keep_ref[:k]
-        return x_src[keep_src], y_org[keep_src], x_ref[keep_ref], y_trg[keep_ref]
+    @staticmethod
+    def _without_slack(x: torch.Tensor, y: torch.Tensor, sim: torch.Tensor):
+        """The non-slack images and labels; if all are slack, all of them with their best domain."""
+        keep = ~is_slack(y)
+        if bool(keep.any()):
+            return x[keep], y[keep], False
+        return x, F.one_hot(sim.argmax(1), y.size(1)).float(), True
+
+    def _drop_slack(self, x_src, y_org, sim_src, x_ref, y_trg, sim_ref):
+        """Slack sources and references dropped, both cut to the same count.
+
+        A batch side that is all slack falls back to its images' best domains rather than being
+        skipped, so every process of a distributed run makes the same optimiser steps.
+        """
+        x_src, y_org, fb_src = self._without_slack(x_src, y_org, sim_src)
+        x_ref, y_trg, fb_ref = self._without_slack(x_ref, y_trg, sim_ref)
+        k = min(x_src.size(0), x_ref.size(0))
+        return x_src[:k], y_org[:k], x_ref[:k], y_trg[:k], float(fb_src or fb_ref)
 
     def _d_loss(self, x_real, y_org, y_trg, s_trg):
         D, G = self.nets["discriminator"], self.nets["generator"]
@@ -367,18 +385,16 @@ class LANIT(Method):
         m: LANITConfig = self.mcfg
         learn_prompts = m.prompt_learning and step >= m.prompt_start
         use_dr = learn_prompts or m.domain_reg
-        y_org = self.labels_of(batch.x_src)
-        y_trg = self.labels_of(batch.x_ref)
+        y_org, sim_src = self.labels_and_sims(batch.x_src)
+        y_trg, sim_ref = self.labels_and_sims(batch.x_ref)
         logs: dict[str, Any] = {"label/slack_src": is_slack(y_org).float().mean(),
                                 "label/slack_ref": is_slack(y_trg).float().mean(),
                                 "label/active": y_trg.sum(1).mean()}
-        x_real, y_org, x_ref, y_trg = self._drop_slack(batch.x_src, y_org, batch.x_ref, y_trg)
+        x_real, y_org, x_ref, y_trg, fallback = self._drop_slack(batch.x_src, y_org, sim_src,
+                                                                 batch.x_ref, y_trg, sim_ref)
+        logs["label/fallback"] = fallback
         n = x_real.size(0)
         lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
-        if n == 0:  # every source or every reference is slack: nothing to learn from
-            out = {k: float(v) for k, v in logs.items()}
-            out.update({"skipped": 1.0, "G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
-            return out
         z1 = torch.randn(n, m.latent_dim, device=self.device)
         z2 = torch.randn(n, m.latent_dim, device=self.device)
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
@@ -418,7 +434,7 @@ class LANIT(Method):
         self._text_cache.pop("ema", None)
         values = torch.stack([torch.as_tensor(v).detach().float().cpu() for v in logs.values()]).tolist()
         out = dict(zip(logs.keys(), values))
-        out.update({"skipped": 0.0, "G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
+        out.update({"G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
         return out
 
     # ----------------------------------------------------------------- inference
