@@ -159,6 +159,29 @@ def test_fid_from_stats_equals_torch_fidelity_formula():
     assert fid_from_stats(mu1, s1, mu2, s2) == pytest.approx(ref["frechet_inception_distance"], rel=1e-12)
 
 
+@pytest.mark.parametrize("n1,n2,d", [(30, 40, 64), (64, 20, 64), (90, 80, 16), (5, 200, 16)])
+def test_fid_on_features_equals_fid_from_stats(n1, n2, d):
+    # Few samples take the SVD route, many samples torch-fidelity's eigenvalue route. With
+    # singular covariances the eigenvalue route takes square roots of rounding-noise
+    # eigenvalues (~sqrt(eps) each), hence 1e-6 rather than 1e-12.
+    rng = np.random.default_rng(n1 + n2 + d)
+    a = np.abs(rng.normal(size=(n1, d)))
+    b = np.abs(rng.normal(0.2, 1.3, size=(n2, d)))
+    expected = fid_from_stats(*feature_stats(a), *feature_stats(b))
+    assert expected > 1.0
+    assert fid(a, b) == pytest.approx(expected, rel=1e-6)
+    assert fid(torch.from_numpy(a).float(), b) == pytest.approx(fid(a.astype(np.float32), b), rel=1e-12)
+
+
+def test_fid_of_singular_two_point_sets_has_the_closed_form():
+    # X1 = {(+a, 0), (-a, 0)}, X2 = {(b, 0) + m, (-b, 0) + m}: S1 = diag(2a^2, 0), S2 = diag(2b^2, 0),
+    # tr sqrtm(S1 S2) = 2ab, FID = |m|^2 + 2(a - b)^2
+    a, b, m = 3.0, 1.0, np.array([1.0, 2.0])
+    x1 = np.array([[a, 0.0], [-a, 0.0]])
+    x2 = np.array([[b, 0.0], [-b, 0.0]]) + m
+    assert fid(x1, x2) == pytest.approx(5.0 + 8.0, abs=1e-12)
+
+
 def test_fid_of_diagonal_gaussians_has_the_closed_form():
     mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])

