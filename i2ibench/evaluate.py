@@ -101,7 +101,7 @@ def _fingerprint_dataset_images(ds: Any, idx: torch.Tensor, batch: int) -> str:
     return f"pixels:{h.hexdigest()}"
 
 
-def real_features(real: Any, domain: int, features: Any, ev: Any, cache: bool = True) -> torch.Tensor:
+def real_features(real: Any, domain: int, features: Any, ev: Any, cache: bool | str | Path = True) -> torch.Tensor:
     """Features of the real images of ``domain`` (at most ``max_real_per_domain``, seeded choice)."""
     idx = subset(real.indices_of(domain), eval_param(ev, "max_real_per_domain"),
                  generator(eval_param(ev, "seed"), domain, 4))
@@ -118,7 +118,7 @@ def real_features(real: Any, domain: int, features: Any, ev: Any, cache: bool = 
     key = {"kind": "real-features", "dataset": real.name, "split": real.split, "domain": real.domains[domain],
            "img_size": real.img_size, "features": features.name, "n": len(idx),
            "images": _fingerprint_dataset_images(real, idx, batch)}
-    return cached_features(key, compute)
+    return cached_features(key, compute, cache_root=None if cache is True else cache)
 
 
 # --------------------------------------------------------------------------- translation
@@ -333,13 +333,13 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
 
 def evaluate(method: Any, cfg: Any = None, out_dir: str | Path | None = None, *, iterations: int | None = None,
              features: Any = None, lpips_net: Any = None, val: Any = None, real: Any = None,
-             cache: bool = True, log: Log | None = _print) -> pd.DataFrame:
+             cache: bool | str | Path = True, log: Log | None = _print) -> pd.DataFrame:
     """Score ``method`` under every protocol and mode of ``cfg.eval``; the records as a DataFrame.
 
     ``out_dir``: also write ``out_dir/records.csv`` (merged with earlier evaluations of other
     iterations; rank 0 only). ``features``/``lpips_net``/``val``/``real``: use these instead of
     the Inception extractor, LPIPS AlexNet and ``cfg.dataset``'s splits. ``cache``: use the
-    statistics cache for real features.
+    statistics cache for real features (True: the default cache root; a path: that root).
     """
     from .seeding import preserved_rng
 

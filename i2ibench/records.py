@@ -151,6 +151,7 @@ def write_records(run_dir: str | Path, df: pd.DataFrame, *, merge: bool = True) 
     """
     path = Path(run_dir) / RECORDS_FILE
     new = normalize(df)
+    new[RUN] = str(Path(run_dir).resolve())  # one spelling per run: tables keep its newest evaluation
     if merge and path.is_file():
         old = _read_one(path)
         if not old.empty:

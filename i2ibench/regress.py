@@ -198,7 +198,9 @@ def train_and_evaluate(spec: RunSpec, workdir: Path) -> pd.DataFrame:
     cfg = build_run_config(spec.method, spec.dataset, spec.preset, overrides)
     method = train(cfg, workdir, resume=False, progress=False)
     df = evaluate(method, cfg, out_dir=workdir, iterations=cfg.train.total_iters, log=None)
-    return df[df[R.SCOPE] == R.SCOPE_OVERALL]
+    df = df[df[R.SCOPE] == R.SCOPE_OVERALL].copy()
+    df[R.RUN] = ""  # a temporary folder: meaningless in the committed table
+    return df
 
 
 def regress(table_path: str | Path | None = None, *, update: bool = False, methods: list[str] | None = None,
