@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         runs: Optional[List[str]] = typer.Option(None, "--runs", help="Folders searched for records.csv, or records files (default: runs/). E.g. --runs results/regression/smoke.csv"),
         published: bool = typer.Option(True, "--published/--no-published", help="Include the papers' numbers (results/published/)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the table to this file (atomically) instead of printing it."),
+        heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Also write source x target heatmaps (PNG) of the per-task results of the selected runs into this folder."),
     ) -> None:
         """Result tables: reproduced runs (mean ± std (n) over seeds) and the published numbers.
 
@@ -124,8 +125,14 @@ def register(app: typer.Typer) -> None:
             _check_values("--metric", metric, metrics)
             if compare:
                 _check_values("--compare", [compare], sorted(set(records[R.METHOD])))
-        secs = build_tables(records, compare_to=compare, classwise=classwise, datasets=dataset, methods=method,
-                            metrics=metric, protocols=protocol, modes=mode, tables=table)
+        filters = dict(datasets=dataset, methods=method, metrics=metric, protocols=protocol, modes=mode, tables=table)
+        if heatmaps is not None:
+            from .heatmaps import write_heatmaps
+            from .tables import select
+
+            paths = write_heatmaps(select(records, classwise=True, **filters), heatmaps)
+            typer.echo(f"wrote {len(paths)} heatmap(s) to {heatmaps}", err=True)
+        secs = build_tables(records, compare_to=compare, classwise=classwise, **filters)
         if not secs:
             typer.echo("no records match (reproduced runs are read from runs/**/records.csv; see --runs)", err=True)
             return

@@ -221,3 +221,20 @@ def test_each_format_renders():
     assert TABLES["lanit-table1"] in text and "Reproduced runs" in text
     with pytest.raises(ValueError):
         render(secs, "html")
+
+
+# ----------------------------------------------------------------------------- heatmaps
+
+def test_task_matrix_and_heatmap_files(tmp_path):
+    from i2ibench.heatmaps import task_matrix, write_heatmaps
+
+    rows = [_rep("lanit", s, v + s, metric="fid", protocol="stargan2", scope=R.SCOPE_TASK, domain=d)
+            for s in (1, 2) for d, v in (("a->b", 10.0), ("b->a", 20.0), ("a->c", 30.0), ("c->b", 40.0))]
+    rows += [_rep("lanit", 1, 5.0, metric="fid", protocol="pooled", scope=R.SCOPE_DOMAIN, domain="a")]
+    df = R.from_rows(rows)
+    mat = task_matrix(df[(df[R.SCOPE] == R.SCOPE_TASK)], ["a", "b", "c"])
+    assert mat.loc["a", "b"] == 11.5 and mat.loc["b", "a"] == 21.5 and mat.loc["c", "b"] == 41.5
+    assert math.isnan(mat.loc["a", "a"]) and math.isnan(mat.loc["b", "c"])
+    paths = write_heatmaps(df, tmp_path)
+    assert [p.name for p in paths] == ["lanit_fashion10_smoke_100_latent_fid.png"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
