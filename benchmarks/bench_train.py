@@ -43,8 +43,8 @@ def make_batch(n: int, k: int, size: int, memory_format) -> Batch:
     return Batch(x_src=img(), y_src=y_src, x_ref=img(), x_ref2=img(), y_ref=y_ref)
 
 
-def time_setting(s: Setting, precision: str, channels_last: bool) -> tuple[float, float]:
-    """(iterations/s, seconds per iteration) of ``s`` at one precision."""
+def time_setting(s: Setting, precision: str, channels_last: bool) -> tuple[float, float, int]:
+    """(iterations/s, seconds per iteration, batch size) of ``s`` at one precision."""
     overrides = {**s.overrides, "train.precision": precision, "train.channels_last": channels_last}
     cfg = build_run_config("stargan2", "fashion10", s.preset, overrides)
     seed_everything(cfg.train.seed)
@@ -61,7 +61,7 @@ def time_setting(s: Setting, precision: str, channels_last: bool) -> tuple[float
         with autocast:
             method.training_step(batch, step)
     dt = (time.perf_counter() - t0) / s.timed_iters
-    return 1.0 / dt, dt
+    return 1.0 / dt, dt, cfg.train.batch_size
 
 
 def cpu_bf16_flags() -> str:
@@ -97,10 +97,11 @@ def main() -> None:
     for s in settings:
         base = None
         for precision, cl in s.precisions:
-            its, dt = time_setting(s, precision, cl)
+            its, dt, batch = time_setting(s, precision, cl)
             base = its if base is None else base
             label = precision + (" + channels_last" if cl else "")
-            print(f"{s.name:36s} {label:20s} {its:8.3f} {dt:8.2f} {its / base:7.2f}x", flush=True)
+            name = s.name if "batch" in s.name else f"{s.name[:-1]}, batch {batch})"
+            print(f"{name:36s} {label:20s} {its:8.3f} {dt:8.2f} {its / base:7.2f}x", flush=True)
 
 
 if __name__ == "__main__":
