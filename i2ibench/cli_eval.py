@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         fake: Optional[Path] = typer.Option(None, "--fake", help="Folder of generated images (with --real)."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override an eval.* key of the run, e.g. --set eval.max_src_per_domain=20 (repeatable)."),
         k: int = typer.Option(5, "--k", help="Nearest neighbours for density & coverage (folders)."),
-        device: str = typer.Option("cpu", help="Device for folder scoring (cpu, cuda)."),
+        device: Optional[str] = typer.Option(None, help="cpu | cuda (default: the run's train.device; for folders cuda if available)."),
         precision: str = typer.Option("fp32", help="Inception precision for folder scoring: fp32 | bf16."),
         batch_size: int = typer.Option(50, help="Inception batch size for folder scoring."),
         as_json: bool = typer.Option(False, "--json", help="Print the folder scores as JSON."),
@@ -65,6 +65,10 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("score two folders with both --real DIR and --fake DIR (and no run directory)")
             from .evaluate import score_folders
 
+            if device is None:
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
             scores = score_folders(real, fake, k=k, device=device, precision=precision, batch_size=batch_size,
                                    cache=cache)
             if as_json:
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
             checkpoint, run_dir = path, path.parent.parent
         elif not path.is_dir():
             raise I2IError(f"no such run directory or checkpoint: {path}")
-        evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), cache=cache)
+        evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), device=device, cache=cache)
 
     @app.command("table")
     def table_cmd(

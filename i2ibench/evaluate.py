@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -443,7 +444,8 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     ckpt_path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     if ckpt_path is None:
         raise I2IError(f"{run_dir} has no checkpoint to evaluate (expected checkpoints/ckpt_<step>.pt)")
-    dev = select_device(device or cfg.train.device)
+    # Under torchrun each process evaluates on its own GPU.
+    dev = select_device(device or cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     ckpt = load_checkpoint(ckpt_path, map_location=dev)
     val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
     info = DataInfo(dataset=cfg.dataset, domains=list(val.domains), img_size=cfg.train.img_size,
@@ -455,14 +457,14 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
-                 log: Log | None = _print, **kwargs: Any) -> pd.DataFrame:
+                 device: str | None = None, log: Log | None = _print, **kwargs: Any) -> pd.DataFrame:
     """Evaluate a run directory's newest (or the given) checkpoint; writes ``RUN_DIR/records.csv``.
 
     ``overrides``: dotted ``eval.*`` keys applied on top of the run's config (e.g. sample counts).
     """
     from .config import apply_overrides
 
-    method, cfg, step, val = load_run(run_dir, checkpoint)
+    method, cfg, step, val = load_run(run_dir, checkpoint, device)
     if overrides:
         bad = [key for key in overrides if not key.startswith("eval.")]
         if bad:

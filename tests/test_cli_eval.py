@@ -181,7 +181,8 @@ def smoke_run(tmp_path_factory):
         pytest.skip("Fashion-MNIST files not installed (Debian package dataset-fashion-mnist)")
     run_dir = tmp_path_factory.mktemp("runs") / "sg2"
     cfg = build_run_config("stargan2", "fashion10", "smoke",
-                           {"eval.max_src_per_domain": 1, "eval.max_real_per_domain": 6, "eval.modes": "latent"})
+                           {"eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
+                            "eval.modes": "latent"})
     train(cfg, run_dir, resume=False, progress=False)
     return run_dir
 
