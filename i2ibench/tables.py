@@ -87,7 +87,7 @@ def select(records: pd.DataFrame, *, datasets: Sequence[str] | None = None, meth
 
 
 def _latest_evaluation(df: pd.DataFrame) -> pd.DataFrame:
-    """Per run directory, only its newest evaluated iteration; duplicates of a row: the newest."""
+    """Per run directory, only its newest evaluated iteration; per seed of a configuration, the newest row."""
     rep = df[R.SOURCE] == R.SOURCE_REPRODUCED
     with_run = rep & (df[R.RUN] != "")
     if with_run.any():
@@ -95,7 +95,11 @@ def _latest_evaluation(df: pd.DataFrame) -> pd.DataFrame:
         stale = pd.Series(False, index=df.index)
         stale[with_run] = df.loc[with_run, R.ITERATIONS].fillna(-1) < newest.fillna(-1)
         df = df[~stale]
-    df = df.assign(_k=R.row_keys(df, [R.RUN, R.SEED, *KEY])).sort_values(R.DATE, kind="stable")
+    # One value per seed of a configuration (two runs with the same seed are one seed twice);
+    # rows without a seed are told apart by their run.
+    who = df[R.SEED].map(lambda v: f"seed {v:g}" if pd.notna(v) else "").where(df[R.SEED].notna(), df[R.RUN])
+    df = df.assign(_who=who)
+    df = df.assign(_k=R.row_keys(df, ["_who", *KEY])).drop(columns="_who").sort_values(R.DATE, kind="stable")
     df = df.drop_duplicates("_k", keep="last").drop(columns="_k")
     return df.sort_index()
 

@@ -238,3 +238,10 @@ def test_task_matrix_and_heatmap_files(tmp_path):
     paths = write_heatmaps(df, tmp_path)
     assert [p.name for p in paths] == ["lanit_fashion10_smoke_100_latent_fid.png"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_in_two_runs_counts_once_newest_wins():
+    rows = [_rep("lanit", 1, 50.0, run="runs/a", date="2026-01-01"), _rep("lanit", 1, 30.0, run="runs/b", date="2026-02-01"),
+            _rep("lanit", 2, 40.0, run="runs/c")]
+    agg = aggregate(select(R.from_rows(rows)))
+    assert agg["n"].tolist() == [2] and agg["mean"].tolist() == [35.0]
