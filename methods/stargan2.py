@@ -173,6 +173,12 @@ class StarGAN2(Method):
 
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration; ``step`` is the 0-based index of this iteration (drives the ds decay)."""
+        try:
+            return self._iteration(batch, step)
+        finally:
+            self._trainable(*self.nets.keys())
+
+    def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
         m: StarGAN2Config = self.mcfg
         x_real, y_org = batch.x_src, batch.y_src
         x_ref, x_ref2, y_trg = batch.x_ref, batch.x_ref2, batch.y_ref
@@ -213,7 +219,6 @@ class StarGAN2(Method):
                              masks, self.mask_fn)
         self.optimize(loss, ["generator"])
         logs.update({f"G/ref_{k}": v for k, v in parts.items()})
-        self._trainable(*self.nets.keys())
 
         self.update_ema(m.ema_beta)
         values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one sync

@@ -163,3 +163,12 @@ def test_state_dict_round_trip_restores_training_exactly():
         mm.training_step(make_batch(seed=6), 1)
     for k, v in m.state_dict()["nets"].items():
         assert torch.equal(v, other.state_dict()["nets"][k]), k
+
+
+def test_failed_step_leaves_every_net_trainable():
+    m = make_method()
+    bad = make_batch()
+    bad.y_src = torch.full_like(bad.y_src, K + 5)  # no such domain: the discriminator indexing fails
+    with pytest.raises(IndexError):
+        m.training_step(bad, 0)
+    assert all(p.requires_grad for p in m.nets.parameters())
