@@ -295,7 +295,10 @@ def _add_protocol_rows(rows: _Rows, protocol: str, mode: str, scores: list[Group
 
 
 def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: int) -> None:
-    """Pseudo-label quality on the evaluated validation images, where ground truth exists."""
+    """Pseudo-label quality on the evaluated validation images, where ground truth exists.
+
+    ``n_real`` of these rows is the number of images scored (the union of the tasks' inputs).
+    """
     kind = getattr(method, "label_kind", "ground_truth")
     if kind == "ground_truth":
         return
@@ -312,20 +315,20 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
     if kind == "clusters":
         if true.dim() != 1:
             return  # clustering accuracy needs one ground-truth class per image
-        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.CLUSTER_ACC, SCOPE_OVERALL, "", float(ml.clustering_accuracy(pred, true)), n, n)
+        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.CLUSTER_ACC, SCOPE_OVERALL, "", float(ml.clustering_accuracy(pred, true)), None, n)
     elif kind == "clip_multi_hot":
         k = len(val.domains)
         true_mh = torch.nn.functional.one_hot(true, k).float() if true.dim() == 1 else true.float()
         p, r = ml.multi_hot_precision_recall(pred, true_mh)
-        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_PRECISION, SCOPE_OVERALL, "", float(p), n, n)
-        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_RECALL, SCOPE_OVERALL, "", float(r), n, n)
+        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_PRECISION, SCOPE_OVERALL, "", float(p), None, n)
+        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_RECALL, SCOPE_OVERALL, "", float(r), None, n)
         # Top-1 needs the method's scores (argmax of a multi-hot label is no top-1 prediction).
         scores_of = getattr(method, "domain_scores", None)
         if true.dim() == 1 and callable(scores_of):
             with torch.no_grad():
                 scores = torch.cat([scores_of(val.images(idx[s:s + batch]).to(method.device)).cpu()
                                     for s in range(0, len(idx), batch)])
-            rows.add(PROTOCOL_LABELS, MODE_NONE, mk.TOP1_ACC, SCOPE_OVERALL, "", float(ml.top1_accuracy(scores, true)), n, n)
+            rows.add(PROTOCOL_LABELS, MODE_NONE, mk.TOP1_ACC, SCOPE_OVERALL, "", float(ml.top1_accuracy(scores, true)), None, n)
     else:
         raise I2IError(f"{method.name}: unknown label_kind '{kind}' (expected ground_truth, clusters or clip_multi_hot)")
 
