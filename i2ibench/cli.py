@@ -42,16 +42,13 @@ def methods_cmd(pattern: str = typer.Argument("*", help="Glob pattern over metho
 
     for name in list_methods(pattern):
         cls = get_method_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+        doc = doc.strip().splitlines()[0] if doc.strip() else ""
         typer.echo(f"{name:16s} modes={','.join(cls.modes):18s} labels={cls.label_kind:16s} {doc}")
 
 
 for _mod in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"i2ibench.{_mod}").register(app)
-    except ModuleNotFoundError as e:
-        if e.name != f"i2ibench.{_mod}":
-            raise
+    importlib.import_module(f"i2ibench.{_mod}").register(app)
 
 
 def main() -> None:

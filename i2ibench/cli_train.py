@@ -64,16 +64,8 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
 
 
 def _evaluate(out_dir: Path) -> None:
-    from . import distributed
+    from .evaluate import evaluate_run
 
-    try:
-        from .evaluate import evaluate_run
-    except ModuleNotFoundError as e:
-        if e.name != "i2ibench.evaluate":
-            raise
-        if distributed.is_main_process():
-            typer.echo("note: evaluation skipped (i2ibench.evaluate is not available in this version)")
-        return
     # Every rank takes part: evaluators gather features across ranks; only rank 0 writes.
     evaluate_run(out_dir)
 

@@ -412,13 +412,8 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
 
 def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val: Any, log: _RunLog) -> None:
     """Periodic evaluation (``train.eval_every``) on every rank; the evaluator writes on rank 0."""
-    try:
-        from .evaluate import evaluate
-    except ModuleNotFoundError as e:
-        if e.name != "i2ibench.evaluate":
-            raise
-        log.note("note: periodic evaluation skipped (i2ibench.evaluate is not available)")
-        return
+    from .evaluate import evaluate
+
     evaluate(method, cfg, out_dir=out_dir, iterations=step, val=val, log=log.note if log.active else None)
 
 

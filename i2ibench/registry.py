@@ -94,11 +94,7 @@ class Registry(Generic[T]):
 
 def _discover_methods() -> None:
     for mod in BUILTIN_METHOD_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:  # a built-in not written yet must not break the rest
-            if e.name != mod:
-                raise
+        importlib.import_module(mod)
     for ep in metadata.entry_points(group=METHOD_ENTRY_POINT_GROUP):
         ep.load()
 

@@ -9,7 +9,9 @@ from i2ibench.config import (
     load_run_config, parse_set_args, set_key, to_dict, valid_keys,
 )
 from i2ibench.errors import ConfigError
-from i2ibench.registry import get_method_class, list_methods
+from i2ibench.registry import get_method_class
+
+from conftest import registered_methods
 
 
 @dataclass
@@ -84,7 +86,7 @@ def test_valid_keys_cover_nested_fields():
     assert keys == ["steps", "inner.lr", "inner.flag", "inner.names", "inner.maybe"]
 
 
-@pytest.mark.parametrize("method", list_methods())
+@pytest.mark.parametrize("method", registered_methods())
 @pytest.mark.parametrize("preset", ["paper", "cpu", "smoke"])
 def test_every_method_has_every_preset(method, preset, tmp_path):
     cls = get_method_class(method)
@@ -97,7 +99,7 @@ def test_every_method_has_every_preset(method, preset, tmp_path):
     assert to_dict(again) == to_dict(cfg)
 
 
-@pytest.mark.parametrize("method", list_methods())
+@pytest.mark.parametrize("method", registered_methods())
 def test_smoke_preset_is_small(method):
     cfg = build_run_config(method, "fashion10", "smoke")
     assert cfg.train.total_iters <= 20 and cfg.train.img_size <= 32

@@ -11,7 +11,9 @@ import torch
 
 from i2ibench.config import PRESETS, build_run_config
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.registry import DATASETS, create_method, get_method_class, list_methods
+from i2ibench.registry import DATASETS, create_method, get_method_class
+
+from conftest import registered_methods
 
 # The real fashion10 domain names: methods may map them to prompts or word lists.
 DOMAINS = DATASETS.get("fashion10")().domains
@@ -50,7 +52,7 @@ def checkpoint_round_trip(state):
     return torch.load(buf, weights_only=True)  # checkpoints must load without arbitrary pickles
 
 
-@pytest.mark.parametrize("name", list_methods())
+@pytest.mark.parametrize("name", registered_methods())
 def test_method_declares_presets_and_modes(name):
     cls = get_method_class(name)
     assert set(PRESETS) <= set(cls.presets)
@@ -58,7 +60,7 @@ def test_method_declares_presets_and_modes(name):
     assert cls.label_kind in ("ground_truth", "clusters", "clip_multi_hot")
 
 
-@pytest.mark.parametrize("name", list_methods())
+@pytest.mark.parametrize("name", registered_methods())
 def test_smoke_training_translation_and_exact_resume(name):
     m = build(name, seed=0)
     for step in range(2):

@@ -78,4 +78,4 @@ def test_entry_point_discovery(monkeypatch):
 def test_builtin_registries_are_populated():
     assert {"fashion10", "cmnist", "animalfaces10", "afhq", "food10", "celebahq"} <= set(registry.list_datasets())
     assert {"fid", "density", "coverage", "lpips"} <= set(registry.list_metrics())
-    assert {"stargan2"} <= set(registry.list_methods())
+    assert {"stargan2", "tunit", "lanit"} <= set(registry.list_methods())
