@@ -244,8 +244,10 @@ class InceptionFeatures:
 
     ``precision="bf16"`` runs the network under bf16 autocast (a fast mode whose FID shift is
     measured in ``benchmarks/bench_features.py``); its ``name`` then ends in ``-bf16`` so cached
-    features of the two modes never mix. ``channels_last`` changes speed, not results beyond
-    float rounding.
+    features of the two modes never mix. It is fast only where bf16 is native (AMX or
+    AVX512-BF16 CPUs, GPUs): on an AVX2-only CPU autocast falls back to reference convolutions
+    and bf16 runs ~2.3x slower than fp32. ``channels_last`` changes speed, not results beyond
+    float rounding (max 6e-6 on pool3 features).
     """
 
     def __init__(
