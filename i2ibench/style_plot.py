@@ -64,11 +64,12 @@ def embed_2d(codes: np.ndarray, embedding: str = "tsne", seed: int = 0) -> tuple
 
 
 def plot_style_codes(styles, gt, clusters, path: str | Path, *, embedding: str = "tsne",
-                     title: str = "", seed: int = 0, dpi: int = 100) -> Path:
+                     title: str = "", seed: int = 0, dpi: int = 100, gt_names: list[str] | None = None) -> Path:
     """Write the style-code map of ``styles`` ``[N, D]`` to ``path`` (PNG); returns the path.
 
     ``gt``: ground-truth domain per code (or None), ``clusters``: cluster id per code; both
-    integer sequences of length N. Axes carry no units (t-SNE coordinates are arbitrary).
+    integer sequences of length N. ``gt_names``: legend names of the ground-truth classes.
+    Axes carry no units (t-SNE coordinates are arbitrary).
     """
     import matplotlib
 
@@ -89,7 +90,8 @@ def plot_style_codes(styles, gt, clusters, path: str | Path, *, embedding: str =
     for ax, (name, lab) in zip(axes[0], panels):
         for k in np.unique(lab):
             sel = lab == k
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=8, c=label_colour(k), label=str(k), linewidths=0)
+            legend = gt_names[k] if name == "ground truth" and gt_names and k < len(gt_names) else str(k)
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=8, c=label_colour(k), label=legend, linewidths=0)
         ax.set_title(f"coloured by {name}")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -120,4 +122,5 @@ def plot_method_style_codes(method, dataset, indices, path: str | Path, *, batch
             clusters.append(method.domain_labels(x).cpu())
     labels = torch.as_tensor(dataset.labels)
     gt = labels[idx] if labels.dim() == 1 else None
-    return plot_style_codes(torch.cat(styles), gt, torch.cat(clusters), path, embedding=embedding, title=title)
+    return plot_style_codes(torch.cat(styles), gt, torch.cat(clusters), path, embedding=embedding, title=title,
+                            gt_names=list(getattr(dataset, "domains", [])) or None)

@@ -437,6 +437,7 @@ def test_plot_method_style_codes_uses_method_styles_and_clusters(tmp_path, monke
 
     class TinySet:
         labels = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+        domains = ["a", "b", "c"]
 
         def images(self, idx):
             return torch.rand(len(idx), 3, IMG, IMG, generator=torch.Generator().manual_seed(int(idx[0]))) * 2 - 1
@@ -444,7 +445,7 @@ def test_plot_method_style_codes_uses_method_styles_and_clusters(tmp_path, monke
     seen = {}
 
     def fake_plot(styles, gt, clusters, path, **kw):
-        seen.update(styles=styles, gt=gt, clusters=clusters)
+        seen.update(styles=styles, gt=gt, clusters=clusters, names=kw.get("gt_names"))
         return path
 
     monkeypatch.setattr(sp, "plot_style_codes", fake_plot)
@@ -453,4 +454,4 @@ def test_plot_method_style_codes_uses_method_styles_and_clusters(tmp_path, monke
     x = torch.cat([ds.images(torch.tensor([6, 1, 2])), ds.images(torch.tensor([3]))])
     torch.testing.assert_close(seen["styles"], m.style_codes(x))
     assert torch.equal(seen["clusters"], m.domain_labels(x))
-    assert seen["gt"].tolist() == [0, 1, 2, 0]
+    assert seen["gt"].tolist() == [0, 1, 2, 0] and seen["names"] == ["a", "b", "c"]
