@@ -10,6 +10,7 @@ averaging across processes in distributed runs.
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -59,7 +60,7 @@ class Batch:
         return Batch(**{k: mv(v) for k, v in self.__dict__.items()})
 
 
-class Method:
+class Method(ABC):
     """Base class. Subclasses set ``Config``, ``presets`` and implement the abstract methods."""
 
     name: ClassVar[str] = ""
@@ -80,23 +81,21 @@ class Method:
         self.grad_sync: Callable[[Iterable[nn.Module]], None] | None = None
 
     # ----------------------------------------------------------------- to implement
+    @abstractmethod
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration (discriminator and generator updates, EMA). Returns scalar losses."""
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def translate(self, x: torch.Tensor, target: torch.Tensor, *, z: torch.Tensor | None = None,
                   ref: torch.Tensor | None = None) -> torch.Tensor:
         """Translate ``x`` to ``target`` domains (index per image, or multi-hot rows) with the EMA nets.
 
         Latent-guided when ``z`` is given, reference-guided when ``ref`` is given.
         """
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """The labels the method trains with, for images ``x`` (ground truth methods: not applicable)."""
-        raise NotImplementedError
 
     # ----------------------------------------------------------------- helpers
     def optimize(self, loss: torch.Tensor, names: Iterable[str]) -> None:
