@@ -222,12 +222,14 @@ class LANIT(Method):
         n = self.prompt_set.num_domains
         if n < 2:
             raise ConfigError(f"lanit needs at least 2 candidate domains, got {n}")
+        # The backbone first: its initialisation then draws the same random numbers as
+        # stargan2's for the same seed, whatever the VLM's loading consumes.
+        self.nets = build_backbone(m, cfg.train.img_size, n).to(self.device)
         if vlm is None:  # tests pass a VLM; runs load the configured one
             from i2ibench.vlm import load_vlm
             vlm = load_vlm(cfg.vlm or default_vlm(info.dataset), self.device)
-        self.vlm = vlm.eval().requires_grad_(False) if hasattr(vlm, "requires_grad_") else vlm
+        self.vlm = vlm.eval().requires_grad_(False)
         self.vlm_name: str = getattr(vlm, "name", cfg.vlm or "")
-        self.nets = build_backbone(m, cfg.train.img_size, n).to(self.device)
         self.nets["prompt_learner"] = PromptLearner(self.vlm, self.prompt_set.templates,
                                                     self.prompt_set.words).to(self.device)
         self.make_ema("generator", "mapping_network", "style_encoder", "prompt_learner")

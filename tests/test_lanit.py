@@ -293,3 +293,13 @@ def test_scores_and_labels_map_from_words_to_dataset_classes(vlm):
     assert four.to_classes(labels).tolist() == [[1, 0, 0, 0, 0, 0, 0, 1, 1, 0]]
     s = four.to_classes(torch.tensor([[0.1, -0.2, 0.3, 0.0]]), float("-inf"))
     assert s[0, 7] == pytest.approx(0.3) and s[0, 2] == float("-inf")
+
+
+def test_backbone_initialisation_matches_stargan2_for_the_same_seed(vlm):
+    from i2ibench.registry import create_method
+    cfg = build_run_config("stargan2", "fashion10", "smoke")  # the same backbone sizes as lanit's smoke
+    torch.manual_seed(0)
+    sg2 = create_method("stargan2", cfg, DataInfo("fashion10", list(FASHION), cfg.train.img_size), "cpu")
+    m = make(vlm, seed=0)
+    for name in ("generator", "mapping_network", "style_encoder", "discriminator"):
+        assert torch.equal(_weights(m, name), _weights(sg2, name)), name
