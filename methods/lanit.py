@@ -265,8 +265,7 @@ class LANIT(Method):
 
     def to(self, device=None, memory_format=None) -> "LANIT":
         super().to(device, memory_format)
-        if hasattr(self.vlm, "to"):
-            self.vlm.to(self.device)
+        self.vlm.to(self.device)
         self._initial_text = tuple(t.to(self.device) for t in self._initial_text)
         self._text_cache.clear()
         return self
@@ -387,6 +386,12 @@ class LANIT(Method):
 
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration; ``step`` is the 0-based iteration index (diversity decay, prompt schedule)."""
+        try:
+            return self._iteration(batch, step)
+        finally:  # every net trainable again, even after a failure
+            self._trainable(*self.nets.keys())
+
+    def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
         m: LANITConfig = self.mcfg
         learn_prompts = m.prompt_learning and step >= m.prompt_start
         use_dr = learn_prompts or m.domain_reg
@@ -425,7 +430,7 @@ class LANIT(Method):
             loss = loss + m.lambda_dr * parts["dr"]
         self.optimize(loss, g_nets)
         if learn_prompts:
-            self._text_cache.clear()
+            self._text_cache.pop("live", None)
         logs.update({f"G/latent_{k}": v for k, v in parts.items()})
 
         self._trainable("generator")
@@ -433,10 +438,10 @@ class LANIT(Method):
         loss = parts["adv"] + m.lambda_sty * parts["sty"] + m.lambda_cyc * parts["cyc"]
         self.optimize(loss, ["generator"])
         logs.update({f"G/ref_{k}": v for k, v in parts.items()})
-        self._trainable(*self.nets.keys())
 
         self.update_ema(m.ema_beta)
-        self._text_cache.pop("ema", None)
+        if learn_prompts:  # with fixed prompts the EMA prompts stay equal to them: keep the cache
+            self._text_cache.pop("ema", None)
         values = torch.stack([torch.as_tensor(v).detach().float().cpu() for v in logs.values()]).tolist()
         out = dict(zip(logs.keys(), values))
         out.update({"G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})

@@ -227,6 +227,11 @@ def test_training_step_is_finite_and_updates_the_nets_and_prompts_on_schedule(vl
     assert not torch.equal(_weights(m, "prompt_learner"), before["prompt_learner"])
     ema = torch.cat([p.flatten() for p in m.nets_ema["prompt_learner"].parameters()])
     assert not torch.equal(ema, before["prompt_learner"])  # the EMA prompts follow
+    for which in ("live", "ema"):  # and the cached text features were refreshed
+        learner = m.nets["prompt_learner"] if which == "live" else m.nets_ema["prompt_learner"]
+        with torch.no_grad():
+            assert torch.equal(m.text_features(which)[0], learner(m.vlm)[0]), which
+        assert not torch.equal(m.text_features(which)[0], m.text_features("initial")[0]), which
 
 
 def test_official_step1_without_domain_regularisation(vlm):
