@@ -8,7 +8,9 @@ the special tokens stay the VLM's fixed embeddings. The base prompt (the templat
 word) shares the template's learnable prefix, so it moves with the prompts, as officially.
 
 With several templates (text augmentation) a domain's text feature is the mean over the
-templates of the VLM's text features, then L2-normalised (official ``PromptMean``).
+templates of the VLM's text features, then L2-normalised, like the official ``PromptMean``
+(which averages the projections before normalising; i2ibench's VLM layer returns normalised
+features, so here each template weighs the same).
 
 The VLM is not a sub-module (it is frozen, large and shared): it is passed to ``forward``.
 The fixed embeddings are non-persistent buffers, rebuilt from the VLM at construction, so a

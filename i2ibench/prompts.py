@@ -11,6 +11,9 @@ paper's Table 2 (N = 4, 7, 10, 13, 16) is a config value. Animals, food and Cele
 are the official ``core/utils.py`` lists, spelling included ('eyeglass', 'cubby', 'big Nose').
 The fashion10 and cmnist lists are i2ibench's: N = 4, 7, 10 from Fashion-MNIST's classes,
 N = 13, 16 adding clothing words that match no class.
+
+The offline stand-in VLM (``vlm_tiny``) is pre-trained on captions written with the fashion
+and cmnist templates below: editing them changes its recipe (bump its ``RECIPE_VERSION``).
 """
 
 from __future__ import annotations
