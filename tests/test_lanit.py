@@ -308,3 +308,11 @@ def test_backbone_initialisation_matches_stargan2_for_the_same_seed(vlm):
     m = make(vlm, seed=0)
     for name in ("generator", "mapping_network", "style_encoder", "discriminator"):
         assert torch.equal(_weights(m, name), _weights(sg2, name)), name
+
+
+def test_default_vlm_is_the_stand_in_only_for_the_offline_datasets():
+    from i2ibench.methods.lanit import default_vlm
+    from i2ibench.vlm import STANDIN_NAME
+    assert default_vlm("fashion10") == STANDIN_NAME and default_vlm("cmnist") == STANDIN_NAME
+    for name in ("animalfaces10", "food10", "celebahq", "afhq", "folder:/photos"):
+        assert default_vlm(name) == "openai/ViT-B-32"
