@@ -82,14 +82,16 @@ def vlm_pretrain(
         t0 = time.time()
         folder = pretrain_and_save(cfg, fashion_root, cmnist_root, progress=progress)
         meta = read_meta(folder)
-        typer.echo(f"pre-trained {meta['name']} in {time.time() - t0:.0f} s "
-                   f"(training {meta['training']['seconds']:.0f} s, {meta['training']['steps']} steps); saved to {folder}")
-    _console().print(_accuracy_table(meta["zero_shot"], f"{meta['name']} zero-shot top-1 (benchmark validation splits)"))
+        training = meta["training"]
+        typer.echo(f"pre-trained {meta['name']} in {time.time() - t0:.0f} s (training {training['seconds']:.0f} s, "
+                   f"{training['steps']} steps); saved to {folder}")
+    title = f"{meta['name']} zero-shot top-1 (benchmark validation splits)"
+    _console().print(_accuracy_table(meta["zero_shot"], title))
 
 
 @vlm_app.command("eval")
 def vlm_eval(
-    name: str = typer.Argument(..., help="A VLM name: tiny-clip, openai/ViT-B-32, open_clip:MODEL/TAG, file:MODEL=PATH."),
+    name: str = typer.Argument(..., help="tiny-clip, openai/ViT-B-32, open_clip:MODEL/TAG or file:MODEL=PATH."),
     fashion_root: Optional[Path] = typer.Option(None, "--fashion-root", help=FASHION_ROOT_HELP),
     cmnist_root: Optional[Path] = typer.Option(None, "--cmnist-root", help=CMNIST_ROOT_HELP),
 ) -> None:

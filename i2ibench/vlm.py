@@ -64,12 +64,12 @@ class VLM(nn.Module):
         self.interpolation = pre.get("interpolation", "bicubic")
         if self.interpolation not in ("bicubic", "bilinear"):
             self.interpolation = "bicubic"
-        self.register_buffer("mean", torch.tensor(pre.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("std", torch.tensor(pre.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1),
-                             persistent=False)
-        self.embed_dim = int(model.text_projection.shape[1] if isinstance(model.text_projection, torch.Tensor)
-                             else model.visual.output_dim)
+        from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+        mean, std = pre.get("mean", OPENAI_DATASET_MEAN), pre.get("std", OPENAI_DATASET_STD)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.embed_dim = _embed_dim(model)
         self.requires_grad_(False)
         self.eval()
 
@@ -157,6 +157,15 @@ class VLM(nn.Module):
         return f"name={self.name!r}, embed_dim={self.embed_dim}, image_size={self.image_size}"
 
 
+def _embed_dim(model: nn.Module) -> int:
+    proj = getattr(getattr(model, "text", model), "text_projection", None)
+    if isinstance(proj, nn.Linear):
+        return int(proj.out_features)
+    if isinstance(proj, torch.Tensor):
+        return int(proj.shape[1])
+    return int(model.visual.output_dim)
+
+
 def _pool_text(x: torch.Tensor, tokens: torch.Tensor, tower: nn.Module) -> torch.Tensor:
     pool = getattr(tower, "text_pool_type", None) or getattr(tower, "pool_type", "argmax")
     rows = torch.arange(x.shape[0], device=x.device)
@@ -192,12 +201,17 @@ def load_vlm(name: str, device: torch.device | str = "cpu") -> VLM:
     elif name.startswith("open_clip:"):
         model_name, sep, tag = name[len("open_clip:"):].partition("/")
         if not sep or not model_name or not tag:
-            raise I2IError(f"VLM name '{name}' must look like open_clip:MODEL/PRETRAINED, e.g. open_clip:ViT-B-32/openai")
+            raise I2IError(f"VLM name '{name}' must look like open_clip:MODEL/PRETRAINED, "
+                           f"e.g. open_clip:ViT-B-32/openai")
         vlm = _load_open_clip(model_name, tag, display=name)
     elif name.startswith("file:"):
         model_name, sep, path = name[len("file:"):].partition("=")
         if not sep or not model_name or not path:
-            raise I2IError(f"VLM name '{name}' must look like file:MODEL=PATH, e.g. file:ViT-B-32-quickgelu=/data/ViT-B-32.pt")
+            raise I2IError(f"VLM name '{name}' must look like file:MODEL=PATH, "
+                           f"e.g. file:ViT-B-32-quickgelu=/data/ViT-B-32.pt")
+        from .vlm_tiny import register_model_config
+
+        register_model_config()  # so that file:i2ibench-tiny-clip=PATH works too
         vlm = load_vlm_file(model_name, Path(path).expanduser())
     else:
         from .registry import suggest
@@ -365,8 +379,10 @@ def _supply_hint(model_name: str, tag: str, cfg: dict) -> str:
             and open_clip.get_model_config(f"{model_name}-quickgelu") is not None:
         arch = f"{model_name}-quickgelu"  # these weights were trained with QuickGELU
     repo, names = _hub_files(cfg) if cfg.get("hf_hub") else ("", [])
-    prefill = (f"pre-fill the Hugging Face cache where there is internet (huggingface-cli download {repo} {names[-1]}), "
-               f"copy it to this machine's HF_HOME and set HF_HUB_OFFLINE=1") if repo else "pre-fill open_clip's cache"
+    if not repo:
+        return f"supply the weights as --vlm file:{arch}=/path/to/weights, or pre-fill open_clip's cache"
+    prefill = (f"pre-fill the Hugging Face cache where there is internet (huggingface-cli download {repo} "
+               f"{names[-1]}), copy it to this machine's HF_HOME and set HF_HUB_OFFLINE=1")
     return f"supply the weights as --vlm file:{arch}=/path/to/weights, or {prefill}"
 
 
