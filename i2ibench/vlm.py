@@ -450,7 +450,8 @@ def list_vlms() -> list[dict]:
     tiny_dir = standin_dir(TinyClipConfig())
     tiny_meta = _read_json(tiny_dir / "meta.json") or {}
     rows = [{
-        "name": STANDIN_NAME, "kind": "stand-in (pre-trained by i2ibench)", "weights": str(tiny_dir),
+        "name": STANDIN_NAME, "weights": str(tiny_dir),
+        "kind": "stand-in pre-trained by i2ibench" + (f" ({tiny_meta['name']})" if tiny_meta else ""),
         "present": bool(tiny_meta) and (tiny_dir / "weights.pt").is_file(),
         "zero_shot": tiny_meta.get("zero_shot", {}),
     }]

@@ -16,7 +16,12 @@ painted in a palette colour, with colour words. Captions are LANIT's fashion/cmn
 (no word), which LANIT's adaptive threshold compares against. The loss is CLIP's symmetric
 cross-entropy over the batch's distinct captions, with every caption that truly describes an
 image counted as a positive (class-name captions repeat within a batch, so one-positive
-targets would push an image away from its own class's other captions).
+targets would push an image away from its own class's other captions). A base prompt is a
+weaker description than a specific caption: its share of an image's target is
+``base_target_weight`` of a specific caption's, so an image learns to score its own class
+above the template alone and the template alone above other classes. That is the ordering
+LANIT's adaptive threshold relies on in CLIP; with equal weights the base prompt beat the
+best class prompt for 67% of fashion10 training images (measured), leaving them slack.
 
 Deterministic on CPU: the model init, data order, captions and augmentation come from the
 config's seed, and training runs on a fixed number of threads. The weights, the config and
@@ -74,6 +79,7 @@ class TinyClipConfig:
     colour_copies: int = 1          # painted copies of each held-out digit per epoch (plus one gray)
     base_prompt_prob: float = 0.1   # share of captions that are a template's base prompt
     colored_word_prob: float = 0.2  # share of painted digits captioned 'colored' rather than the colour
+    base_target_weight: float = 0.25  # target weight of a base prompt relative to a specific caption
     max_shift: int = 2              # random translation (px) of every training image
     max_steps: int = 0              # stop after this many steps (0: all epochs); tests use a few
     # CPU kernels split sums by thread, so the weights depend on the thread count: pinned. One
@@ -249,7 +255,8 @@ def make_batch(data: PretrainData, plan: EpochPlan, rows: torch.Tensor, cfg: Tin
 
 
 def multi_positive_clip_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Symmetric CLIP cross-entropy with uniform targets over each row's/column's positives."""
+    """Symmetric CLIP cross-entropy; targets over each row's/column's positives in proportion to
+    ``positives`` (bool: uniform; float: per-pair weights)."""
     p = positives.float()
     i2t = -(F.log_softmax(logits, dim=1) * p / p.sum(1, keepdim=True)).sum(1).mean()
     t2i = -(F.log_softmax(logits, dim=0) * p / p.sum(0, keepdim=True)).sum(0).mean()
@@ -337,7 +344,9 @@ def _pretrain(cfg: TinyClipConfig, fashion_root, cmnist_root, progress: bool,
             positives = describes([captions[i] for i in uniq.tolist()], plan.source[rows], plan.cls[rows],
                                   plan.colour[rows])
             logits = model.logit_scale.exp() * image @ text.T
-            loss = multi_positive_clip_loss(logits, positives)
+            is_base = torch.tensor([captions[i].about == ABOUT_SOURCE for i in uniq.tolist()])
+            weights = positives.float() * torch.where(is_base, cfg.base_target_weight, 1.0)[None]
+            loss = multi_positive_clip_loss(logits, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
