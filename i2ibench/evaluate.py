@@ -43,7 +43,7 @@ from .errors import ConfigError, I2IError
 from .feature_lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from .protocols import (Group, Task, check_modes, check_protocols, generator, groups, latent_codes,
                         plan_tasks, reference_indices, subset)
-from .records import (MODE_NONE, PROTOCOL_LABELS, SCOPE_OVERALL, SOURCE_REPRODUCED, from_rows,
+from .records import (MODE_NONE, PROTOCOL_LABELS, PROTOCOL_LABELS_INITIAL, SCOPE_OVERALL, SOURCE_REPRODUCED, from_rows,
                       write_records)
 from . import records as R
 
@@ -157,6 +157,7 @@ def translate_target(method: Any, val: Any, tasks: list[Task], task_ids: list[in
     else:
         refs = reference_indices(n_units, val.indices_of(trg), seed, trg)
     per_batch = max(1, eval_param(ev, "batch_size") // outs)
+    class_to_domain = getattr(method, "text_targets", None)
     rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
     results = {ti: TaskOutput() for ti in task_ids}
     device = method.device
@@ -167,6 +168,8 @@ def translate_target(method: Any, val: Any, tasks: list[Task], task_ids: list[in
         units = slice(start * outs, (start + len(chunk)) * outs)
         x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
         target = torch.full((x.shape[0],), trg, dtype=torch.long, device=device)
+        if class_to_domain is not None:  # a method whose domains are not the classes (LANIT's words)
+            target = class_to_domain(target)
         with torch.no_grad():
             if mode == "latent":
                 fake = method.translate(x, target, z=codes[units].to(device))
@@ -298,39 +301,51 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
     """Pseudo-label quality on the evaluated validation images, where ground truth exists.
 
     ``n_real`` of these rows is the number of images scored (the union of the tasks' inputs).
+    Labels over a method's own domains (LANIT's N words) are mapped to the dataset's classes
+    with ``method.to_classes`` where it has one. A method with ``initial_domain_labels`` (LANIT)
+    also gets rows under ``labels-initial``: the labels before prompt learning.
     """
     kind = getattr(method, "label_kind", "ground_truth")
     if kind == "ground_truth":
         return
+    if kind not in ("clusters", "clip_multi_hot"):
+        raise I2IError(f"{method.name}: unknown label_kind '{kind}' (expected ground_truth, clusters or clip_multi_hot)")
     idx = torch.unique(torch.cat([t.inputs for t in tasks])) if tasks else torch.zeros(0, dtype=torch.long)
     if len(idx) == 0:
         return
-    with torch.no_grad():
-        pred = torch.cat([method.domain_labels(val.images(idx[s:s + batch]).to(method.device)).cpu()
-                          for s in range(0, len(idx), batch)])
     true = val.labels[idx]
     n = len(idx)
+    to_classes = getattr(method, "to_classes", None)
+
+    def over(fn: Any, fill: float = 0.0) -> torch.Tensor:
+        with torch.no_grad():
+            out = torch.cat([fn(val.images(idx[s:s + batch]).to(method.device)).cpu() for s in range(0, n, batch)])
+        return to_classes(out, fill) if callable(to_classes) else out
+
     from . import metric_labels as ml
 
     if kind == "clusters":
         if true.dim() != 1:
             return  # clustering accuracy needs one ground-truth class per image
+        pred = over(method.domain_labels)
         rows.add(PROTOCOL_LABELS, MODE_NONE, mk.CLUSTER_ACC, SCOPE_OVERALL, "", float(ml.clustering_accuracy(pred, true)), None, n)
-    elif kind == "clip_multi_hot":
-        k = len(val.domains)
-        true_mh = torch.nn.functional.one_hot(true, k).float() if true.dim() == 1 else true.float()
+        return
+    k = len(val.domains)
+    true_mh = torch.nn.functional.one_hot(true, k).float() if true.dim() == 1 else true.float()
+    label_sets = [(PROTOCOL_LABELS, method.domain_labels, getattr(method, "domain_scores", None))]
+    if callable(getattr(method, "initial_domain_labels", None)):
+        label_sets.append((PROTOCOL_LABELS_INITIAL, method.initial_domain_labels,
+                           getattr(method, "initial_domain_scores", None)))
+    for protocol, fn, scores_of in label_sets:
+        pred = over(fn)
         p, r = ml.multi_hot_precision_recall(pred, true_mh)
-        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_PRECISION, SCOPE_OVERALL, "", float(p), None, n)
-        rows.add(PROTOCOL_LABELS, MODE_NONE, mk.LABEL_RECALL, SCOPE_OVERALL, "", float(r), None, n)
+        rows.add(protocol, MODE_NONE, mk.LABEL_PRECISION, SCOPE_OVERALL, "", float(p), None, n)
+        rows.add(protocol, MODE_NONE, mk.LABEL_RECALL, SCOPE_OVERALL, "", float(r), None, n)
+        rows.add(protocol, MODE_NONE, mk.LABEL_SLACK, SCOPE_OVERALL, "", float((pred.sum(1) == 0).float().mean()), None, n)
         # Top-1 needs the method's scores (argmax of a multi-hot label is no top-1 prediction).
-        scores_of = getattr(method, "domain_scores", None)
         if true.dim() == 1 and callable(scores_of):
-            with torch.no_grad():
-                scores = torch.cat([scores_of(val.images(idx[s:s + batch]).to(method.device)).cpu()
-                                    for s in range(0, len(idx), batch)])
-            rows.add(PROTOCOL_LABELS, MODE_NONE, mk.TOP1_ACC, SCOPE_OVERALL, "", float(ml.top1_accuracy(scores, true)), None, n)
-    else:
-        raise I2IError(f"{method.name}: unknown label_kind '{kind}' (expected ground_truth, clusters or clip_multi_hot)")
+            scores = over(scores_of, float("-inf"))
+            rows.add(protocol, MODE_NONE, mk.TOP1_ACC, SCOPE_OVERALL, "", float(ml.top1_accuracy(scores, true)), None, n)
 
 
 # --------------------------------------------------------------------------- entry points

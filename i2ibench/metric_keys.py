@@ -13,5 +13,6 @@ CLUSTER_ACC = "cluster_acc"          # clustering accuracy, Hungarian matching
 LABEL_PRECISION = "label_precision"  # multi-hot pseudo-label precision (micro)
 LABEL_RECALL = "label_recall"        # multi-hot pseudo-label recall (micro)
 TOP1_ACC = "top1_acc"                # top-1 accuracy of pseudo labels
+LABEL_SLACK = "label_slack"          # fraction of images active for no domain (LANIT's slack domain)
 
-ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC)
+ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK)

@@ -102,3 +102,9 @@ def label_recall_metric(pred, true) -> float:
          higher_is_better=True, inputs="labels")
 def top1_acc_metric(scores_or_pred, true) -> float:
     return top1_accuracy(scores_or_pred, true)
+
+
+@_metric(mk.LABEL_SLACK, "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
+         higher_is_better=False, inputs="labels")
+def label_slack_metric(pred, true) -> float:
+    return float((pred.sum(1) == 0).float().mean()) if len(pred) else float("nan")

@@ -64,7 +64,8 @@ SCOPE_OVERALL, SCOPE_DOMAIN, SCOPE_TASK = "overall", "domain", "task"
 SOURCE_REPRODUCED, SOURCE_PUBLISHED = "reproduced", "published"
 MODE_NONE = "-"                   # metric independent of the translation mode
 UNSPECIFIED = "unspecified"       # published: the paper does not say
-PROTOCOL_LABELS = "labels"        # pseudo-label quality rows
+PROTOCOL_LABELS = "labels"        # pseudo-label quality rows (the labels the method ends with)
+PROTOCOL_LABELS_INITIAL = "labels-initial"  # LANIT: the written prompts' labels, before prompt learning
 
 RECORDS_FILE = "records.csv"
 # Re-evaluating the same weights replaces these rows; other iterations are kept.

@@ -39,10 +39,10 @@ COMPARE_KEY = [c for c in KEY if c not in (R.METHOD, R.VLM, R.ITERATIONS)]
 MEAN, SD, N, DIFF = "mean", "sd", "n", "diff"
 
 METRIC_ORDER = ["mfid", "fid", "density", "coverage", "lpips", "cluster_acc", "label_precision",
-                "label_recall", "top1_acc"]
+                "label_recall", "top1_acc", "label_slack"]
 METRIC_LABEL = {"mfid": "mFID", "fid": "FID", "density": "density", "coverage": "coverage", "lpips": "LPIPS",
                 "cluster_acc": "cluster acc", "label_precision": "label precision",
-                "label_recall": "label recall", "top1_acc": "top-1 acc"}
+                "label_recall": "label recall", "top1_acc": "top-1 acc", "label_slack": "slack"}
 # Decimals for reproduced numbers (published ones keep the paper's).
 METRIC_DECIMALS = {"mfid": 2, "fid": 2, "density": 3, "coverage": 3, "lpips": 4}
 DEFAULT_DECIMALS = 3

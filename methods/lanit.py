@@ -172,16 +172,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.log_every": 20, "train.sample_every": 250, "train.ckpt_every": 250,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32, "model.latent_dim": 16,
         "model.mapping_hidden": 128, "model.ds_iter": 2_400, "model.prompt_start": 1_600, "model.p_lr": 2e-5,
-        "eval.max_src_per_domain": 3, "eval.outs_per_input": 2, "eval.max_real_per_domain": 100,
+        "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 16, "train.batch_size": 4, "train.total_iters": 4,
+        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
         "model.mapping_hidden": 16, "model.ds_iter": 4, "model.prompt_start": 2, "model.p_lr": 2e-5,
         "model.text_aug": False,
-        "eval.max_src_per_domain": 1, "eval.outs_per_input": 1, "eval.max_real_per_domain": 2,
-        "eval.batch_size": 16, "eval.lpips": False,
+        "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
+        "eval.batch_size": 16,
     },
 }
 
@@ -312,6 +312,10 @@ class LANIT(Method):
         """``cos(image, prompt_n) - cos(image, base)`` ``[n, N]``: positive = active; argmax = top-1 domain."""
         sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
         return sim - sim_base.unsqueeze(1)
+
+    def initial_domain_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """``domain_scores`` from the written prompts (top-1 before prompt learning)."""
+        return self.domain_scores(x, "initial")
 
     def to_classes(self, per_word: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """Labels or scores ``[n, N]`` over the words -> ``[n, K]`` over the dataset's classes.

@@ -78,15 +78,15 @@ PRESETS = {
         "train.log_every": 20, "train.sample_every": 250, "train.ckpt_every": 250,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32, "model.latent_dim": 16,
         "model.mapping_hidden": 128, "model.ds_iter": 3_000,
-        "eval.max_src_per_domain": 3, "eval.outs_per_input": 2, "eval.max_real_per_domain": 100,
+        "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 16, "train.batch_size": 4, "train.total_iters": 4,
+        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
         "model.mapping_hidden": 16, "model.ds_iter": 4,
-        "eval.max_src_per_domain": 1, "eval.outs_per_input": 1, "eval.max_real_per_domain": 2,
-        "eval.batch_size": 16, "eval.lpips": False,
+        "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
+        "eval.batch_size": 16,
     },
 }
 

@@ -101,16 +101,16 @@ PRESETS = {
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32,
         "model.guide_dim": 16, "model.guide_max_dim": 128, "model.c_lr": 1e-3,
         "model.separated_iters": 4_000, "model.ema_start_iters": 4_040,
-        "eval.max_src_per_domain": 3, "eval.outs_per_input": 2, "eval.max_real_per_domain": 100,
+        "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 16, "train.batch_size": 4, "train.total_iters": 4,
+        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8,
         "model.guide_dim": 4, "model.guide_max_dim": 16, "model.queue_size": 32,
         "model.separated_iters": 1, "model.ema_start_iters": 2,
-        "eval.max_src_per_domain": 1, "eval.outs_per_input": 1, "eval.max_real_per_domain": 2,
-        "eval.batch_size": 16, "eval.lpips": False,
+        "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
+        "eval.batch_size": 16,
     },
 }
 

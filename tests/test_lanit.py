@@ -127,7 +127,8 @@ def vlm():
 
 
 def make(vlm, seed=0, **model):
-    cfg = build_run_config("lanit", "fashion10", "smoke", {f"model.{k}": v for k, v in model.items()})
+    # 16 px: the test CLIP's input size (the smoke preset trains at 32)
+    cfg = build_run_config("lanit", "fashion10", "smoke", {"train.img_size": 16, **{f"model.{k}": v for k, v in model.items()}})
     torch.manual_seed(seed)
     return LANIT(cfg, DataInfo("fashion10", list(FASHION), cfg.train.img_size), "cpu", vlm=vlm)
 
@@ -302,7 +303,7 @@ def test_scores_and_labels_map_from_words_to_dataset_classes(vlm):
 
 def test_backbone_initialisation_matches_stargan2_for_the_same_seed(vlm):
     from i2ibench.registry import create_method
-    cfg = build_run_config("stargan2", "fashion10", "smoke")  # the same backbone sizes as lanit's smoke
+    cfg = build_run_config("stargan2", "fashion10", "smoke", {"train.img_size": 16})  # make()'s backbone sizes
     torch.manual_seed(0)
     sg2 = create_method("stargan2", cfg, DataInfo("fashion10", list(FASHION), cfg.train.img_size), "cpu")
     m = make(vlm, seed=0)

@@ -205,7 +205,8 @@ def test_pseudo_label_quality_rows():
     method = FakeMethod(label_kind="clip_multi_hot", labels_of=multi_hot)
     df = evaluate_toy(method, val=val)
     got = df[df[R.PROTOCOL] == R.PROTOCOL_LABELS].set_index(R.METRIC)[R.VALUE]
-    assert set(got.index) == {mk.LABEL_PRECISION, mk.LABEL_RECALL}  # no scores: no top-1
+    assert set(got.index) == {mk.LABEL_PRECISION, mk.LABEL_RECALL, mk.LABEL_SLACK}  # no scores: no top-1
+    assert got[mk.LABEL_SLACK] == 0.0
     assert got[mk.LABEL_RECALL] == pytest.approx(1.0)
     assert got[mk.LABEL_PRECISION] == pytest.approx(12 / 20)  # 12 true + 8 extra 'd0' labels predicted
 
@@ -220,6 +221,41 @@ def test_pseudo_label_quality_rows():
     assert got[mk.TOP1_ACC] == pytest.approx(8 / 12)
     df = evaluate_toy(FakeMethod(), val=val)
     assert (df[R.PROTOCOL] == R.PROTOCOL_LABELS).sum() == 0  # ground-truth methods: nothing to score
+
+
+def test_label_rows_map_method_domains_to_classes_and_score_initial_labels():
+    # A LANIT-like method with 4 text domains over 3 classes: words 0 and 3 both name class 0,
+    # word 1 names class 1, word 2 names class 2. Its final labels use word 3 for class 0; its
+    # initial labels leave class-2 images slack.
+    val = ToyData(k=3, n=4)
+    word_of_class = {0: 3, 1: 1, 2: 2}
+
+    def idx_of(x):
+        return [next(i for i in range(len(val.labels)) if torch.equal(val.pixels[i], xi)) for xi in x]
+
+    def final(x):
+        words = torch.tensor([word_of_class[int(c)] for c in val.labels[idx_of(x)]])
+        return torch.nn.functional.one_hot(words, 4).float()
+
+    def initial(x):
+        y = final(x)
+        y[val.labels[idx_of(x)] == 2] = 0
+        return y
+
+    method = FakeMethod(label_kind="clip_multi_hot", labels_of=final)
+    method.initial_domain_labels = initial
+    method.to_classes = lambda per_word, fill=0.0: torch.stack(
+        [torch.maximum(per_word[:, 0], per_word[:, 3]), per_word[:, 1], per_word[:, 2]], 1)
+    method.text_targets = lambda classes: torch.tensor([word_of_class[int(c)] for c in classes])
+    df = evaluate_toy(method, val=val)
+    got = df[df[R.MODE] == R.MODE_NONE].set_index([R.PROTOCOL, R.METRIC])[R.VALUE]
+    assert got[(R.PROTOCOL_LABELS, mk.LABEL_PRECISION)] == pytest.approx(1.0)
+    assert got[(R.PROTOCOL_LABELS, mk.LABEL_RECALL)] == pytest.approx(1.0)
+    assert got[(R.PROTOCOL_LABELS, mk.LABEL_SLACK)] == 0.0
+    assert got[(R.PROTOCOL_LABELS_INITIAL, mk.LABEL_RECALL)] == pytest.approx(8 / 12)
+    assert got[(R.PROTOCOL_LABELS_INITIAL, mk.LABEL_SLACK)] == pytest.approx(4 / 12)
+    # translations into class 0 asked the method for its word 3
+    assert set(torch.cat([t for _, _, t in method.calls]).tolist()) == {1, 2, 3}
 
 
 def test_record_columns_filled():

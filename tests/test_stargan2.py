@@ -16,7 +16,7 @@ IMG = 16
 
 
 def make_method(seed=0, **overrides):
-    cfg = build_run_config("stargan2", "fashion10", "smoke", overrides)
+    cfg = build_run_config("stargan2", "fashion10", "smoke", {"train.img_size": IMG, **overrides})
     torch.manual_seed(seed)
     return create_method("stargan2", cfg, DataInfo("fashion10", ["a", "b", "c"][:K], IMG), "cpu")
 

@@ -170,7 +170,7 @@ IMG = 16
 
 
 def make_method(seed=0, **overrides):
-    cfg = build_run_config("tunit", "fashion10", "smoke", overrides)
+    cfg = build_run_config("tunit", "fashion10", "smoke", {"train.img_size": IMG, **overrides})
     torch.manual_seed(seed)
     return create_method("tunit", cfg, DataInfo("fashion10", ["a", "b", "c"][:K], IMG), "cpu")
 
