@@ -61,6 +61,7 @@ class EvalConfig:
     seed: int = 0
     feature_precision: str = "fp32"  # fp32 | bf16 (fast mode; its FID shift is benchmarked)
     lpips: bool = True
+    style_plot_per_domain: int = 100  # images per domain in the style-code t-SNE (methods with style_codes); 0 = none
     enabled: bool = True            # evaluate at the end of `i2ibench run`
 
 

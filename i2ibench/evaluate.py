@@ -56,7 +56,7 @@ def _print(text: str) -> None:
 # Defaults for protocol parameters that EvalConfig may not have (yet).
 EVAL_DEFAULTS = {"real_split": "val", "nearest_k": 5, "batch_size": 50, "seed": 0,
                  "max_src_per_domain": 0, "outs_per_input": 10, "max_real_per_domain": 0,
-                 "feature_precision": "fp32", "lpips": True, "labels": True}
+                 "feature_precision": "fp32", "lpips": True, "labels": True, "style_plot_per_domain": 100}
 
 
 def eval_param(ev: Any, name: str) -> Any:
@@ -348,6 +348,17 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
             rows.add(protocol, MODE_NONE, mk.TOP1_ACC, SCOPE_OVERALL, "", float(ml.top1_accuracy(scores, true)), None, n)
 
 
+def _style_plot(method: Any, val: Any, per_domain: int, ev: Any, out_dir: Path, iterations: int | None) -> Path:
+    """t-SNE of the method's style codes of ``per_domain`` validation images per domain (seeded choice)."""
+    from .style_plot import plot_method_style_codes
+
+    seed = eval_param(ev, "seed")
+    idx = torch.cat([subset(val.indices_of(d), per_domain, generator(seed, d, 5)) for d in range(len(val.domains))])
+    name = f"style_codes_{int(iterations):08d}.png" if iterations is not None else "style_codes.png"
+    return plot_method_style_codes(method, val, idx, out_dir / name, batch_size=max(1, eval_param(ev, "batch_size")),
+                                   title=f"{method.name} on {val.name}")
+
+
 # --------------------------------------------------------------------------- entry points
 
 def evaluate(method: Any, cfg: Any = None, out_dir: str | Path | None = None, *, iterations: int | None = None,
@@ -433,6 +444,10 @@ def evaluate(method: Any, cfg: Any = None, out_dir: str | Path | None = None, *,
                 _add_protocol_rows(rows, p, mode, scores[p], metrics)
         if eval_param(ev, "labels"):
             _label_rows(method, val, tasks, rows, batch)
+        n_plot = int(eval_param(ev, "style_plot_per_domain"))
+        if (out_dir is not None and n_plot > 0 and callable(getattr(method, "style_codes", None))
+                and dist_utils.is_main_process()):
+            say(f"[eval] style codes plotted to {_style_plot(method, val, n_plot, ev, Path(out_dir), iterations)}")
 
     df = from_rows(rows.rows)
     if out_dir is not None and dist_utils.is_main_process():

@@ -110,7 +110,7 @@ PRESETS = {
         "model.guide_dim": 4, "model.guide_max_dim": 16, "model.queue_size": 32,
         "model.separated_iters": 1, "model.ema_start_iters": 2,
         "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
-        "eval.batch_size": 16,
+        "eval.batch_size": 16, "eval.style_plot_per_domain": 10,
     },
 }
 

@@ -295,3 +295,14 @@ def test_two_process_evaluation_equals_one_process(tmp_path):
         shares.append(int((tmp_path / f"rank{rank}" / "translated.txt").read_text()))
     # 2 modes x 6 tasks x 5 inputs x 3 outputs, split between the ranks (2 inputs per batch)
     assert sum(shares) == 2 * 6 * 5 * 3 and min(shares) > 0
+
+
+def test_style_code_plot_written_with_each_evaluation_of_a_method_with_style_codes(tmp_path):
+    val = ToyData(k=3, n=8)
+    method = FakeMethod(label_kind="clusters", labels_of=lambda x: (x.mean(dim=(1, 2, 3)) > 0).long())
+    method.style_codes = lambda x: x.flatten(1)[:, :6]
+    evaluate_toy(method, val=val, out_dir=tmp_path / "a", iterations=40)
+    assert (tmp_path / "a" / "style_codes_00000040.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    evaluate_toy(method, cfg=toy_cfg(style_plot_per_domain=0), val=val, out_dir=tmp_path / "b", iterations=40)
+    evaluate_toy(FakeMethod(), val=val, out_dir=tmp_path / "c", iterations=40)  # no style codes: no plot
+    assert not list((tmp_path / "b").glob("*.png")) and not list((tmp_path / "c").glob("*.png"))
