@@ -181,7 +181,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model.mapping_hidden": 16, "model.ds_iter": 4, "model.prompt_start": 2, "model.p_lr": 2e-5,
         "model.text_aug": False,
         "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
-        "eval.batch_size": 16,
+        "eval.batch_size": 16, "eval.style_plot_per_domain": 10,
     },
 }
 

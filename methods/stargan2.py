@@ -86,7 +86,7 @@ PRESETS = {
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
         "model.mapping_hidden": 16, "model.ds_iter": 4,
         "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
-        "eval.batch_size": 16,
+        "eval.batch_size": 16, "eval.style_plot_per_domain": 10,
     },
 }
 
