@@ -89,14 +89,16 @@ PRESETS = {
     # Backbone widths and evaluation counts equal stargan2's cpu preset, so tables compare
     # methods, not net sizes or sample counts. Batch 16 (stargan2: 8): IIC estimates a K x K
     # joint distribution from the batch. Time: on this 2-core machine a separated step costs
-    # ~0.06 and a joint step ~0.8 of a stargan2 cpu step (benchmarks/bench_tunit_step.py), so
-    # 4k separated + 3.5k joint steps take about as long as stargan2's 3k. The separated phase
+    # ~0.06 and a joint step ~0.8 of a stargan2 cpu step (benchmarks/bench_tunit_step.py).
+    # 4k separated + 1.5k joint steps: the generator sees 1,500 x 16 = 24,000 images, as many
+    # as stargan2's 3,000 x 8 (the first cpu preset had 3.5k joint steps, 56,000 images, and
+    # cost about as much time as stargan2's 3k steps). The separated phase
     # is longer than the official 65/200 of the run because it is cheap and clustering is
     # slow: guiding lr 1e-3 (official 1e-4) too, since on fashion10 at 32 px, batch 16, the
     # online clustering accuracy after 1,750 separated steps was 0.38 (9 clusters used) with
     # 1e-3 vs 0.26 (5 clusters) with 1e-4. G EMA starts 0.5% of the run later, as officially.
     "cpu": {
-        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 7_500,
+        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 5_500,
         "train.log_every": 20, "train.sample_every": 500, "train.ckpt_every": 500,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32,
         "model.guide_dim": 16, "model.guide_max_dim": 128, "model.c_lr": 1e-3,
