@@ -28,6 +28,7 @@ from i2ibench.vlm_tiny import (
     pretrain,
     read_meta,
     standin_dir,
+    state_digest,
     zero_shot_top1,
 )
 
@@ -183,6 +184,8 @@ def test_standin_zero_shot_top1_on_fashion10_validation(tiny_clip):
     assert top1 >= 0.70
     meta = read_meta(standin_dir(TinyClipConfig()))
     assert meta["name"] == tiny_clip.name and tiny_clip.name.startswith("tiny-clip@")
+    state = torch.load(standin_dir(TinyClipConfig()) / meta["weights"], weights_only=True)
+    assert tiny_clip.name == f"tiny-clip@{state_digest(state)[:8]}"  # named by its values, not its file
     assert meta["zero_shot"]["fashion10/val template"]["top1"] == round(top1, 4)  # the recorded figure
     assert meta["zero_shot"]["cmnist/val colour"]["top1"] >= 0.9
 
@@ -207,6 +210,16 @@ def test_standin_scores_own_class_above_the_base_prompt_above_other_classes(tiny
     assert slack < 0.10
     assert own.float().mean() > 0.75                                   # recall of the true class
     assert above.float().sum(1).mean() < 2.0                           # not every class active
+
+
+def test_state_digest_names_values_not_files(tmp_path):
+    a = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(2)}
+    torch.save(a, tmp_path / "1.pt")
+    torch.save(a, tmp_path / "2.pt")
+    b = torch.load(tmp_path / "2.pt", weights_only=True)
+    assert state_digest(a) == state_digest(b)
+    assert state_digest(a) != state_digest({**a, "b": torch.tensor([0.0, 1e-7])})
+    assert state_digest(a) != state_digest({**a, "w": a["w"].reshape(3, 2)})
 
 
 def test_pretraining_is_deterministic_and_trains(pretrain_data):
@@ -278,6 +291,8 @@ def test_vlm_eval_of_the_standin_weights_as_a_file_reproduces_its_recorded_accur
     monkeypatch.setenv("I2IBENCH_CACHE", str(tmp_path))  # the record goes to a scratch cache
     result = CliRunner().invoke(app, ["vlm", "eval", f"file:i2ibench-tiny-clip={folder / meta['weights']}"])
     assert result.exit_code == 0, result.output
-    name = f"file:i2ibench-tiny-clip@{tiny_clip.name.split('@')[1]}"
+    from i2ibench.vlm import file_digest
+
+    name = f"file:i2ibench-tiny-clip@{file_digest(folder / meta['weights'])[:8]}"  # a file: model is named by its file
     rows = {r["name"]: r for r in list_vlms()}
     assert rows[name]["zero_shot"] == meta["zero_shot"]
