@@ -26,7 +26,7 @@ import torch
 
 from .defaults import cache_dir
 from .errors import I2IError
-from .fileio import torch_save
+from .fileio import state_dict_sha256, torch_save
 
 EXTRACTOR_NAME = "inception-v3-compat"
 FEATURE_LAYER = "2048"
@@ -146,16 +146,6 @@ def convert_fid_helper_state_dict(ts_state: dict[str, torch.Tensor]) -> dict[str
     out["fc.weight"] = torch.full((1008, FEATURE_DIM), float("nan"))
     out["fc.bias"] = torch.full((1008,), float("nan"))
     return out
-
-
-def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over (name, dtype, shape, raw bytes) of every tensor, in sorted name order."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def load_fid_helper_torchscript() -> torch.jit.ScriptModule:

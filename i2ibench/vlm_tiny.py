@@ -424,7 +424,7 @@ def pretrain_and_save(cfg: TinyClipConfig, fashion_root=None, cmnist_root=None, 
     """Pre-train, evaluate and cache the stand-in; returns its folder."""
     import open_clip
 
-    from .fileio import torch_save, write_json
+    from .fileio import state_dict_sha256, torch_save, write_json
     from .vlm import VLM, file_digest
 
     folder = standin_dir(cfg)
@@ -433,7 +433,7 @@ def pretrain_and_save(cfg: TinyClipConfig, fashion_root=None, cmnist_root=None, 
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     torch_save(state, weights)
     digest = file_digest(weights)
-    vlm = VLM(model, open_clip.get_tokenizer(TINY_MODEL), f"tiny-clip@{state_digest(state)[:8]}", "stand-in")
+    vlm = VLM(model, open_clip.get_tokenizer(TINY_MODEL), f"tiny-clip@{state_dict_sha256(state)[:8]}", "stand-in")
     t0 = time.time()
     report = zero_shot_report(vlm, fashion_root, cmnist_root)
     meta = {
@@ -446,18 +446,6 @@ def pretrain_and_save(cfg: TinyClipConfig, fashion_root=None, cmnist_root=None, 
     }
     write_json(folder / "meta.json", meta)  # written last: its presence marks a complete folder
     return folder
-
-
-def state_digest(state: dict[str, torch.Tensor]) -> str:
-    """sha256 of a state dict's names, dtypes, shapes and values. The name of the weights: unlike
-    the file's digest it does not change with torch.save's random serialization id, so equal
-    weights pre-trained on two machines get one name."""
-    h = hashlib.sha256()
-    for key in sorted(state):
-        t = state[key].detach().cpu().contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def read_meta(folder: Path) -> dict | None:

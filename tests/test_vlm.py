@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from i2ibench.errors import I2IError
+from i2ibench.fileio import state_dict_sha256
 from i2ibench.vlm import VLM, list_vlms, load_vlm
 from i2ibench.vlm_tiny import (
     ABOUT_SOURCE,
@@ -28,7 +29,6 @@ from i2ibench.vlm_tiny import (
     pretrain,
     read_meta,
     standin_dir,
-    state_digest,
     zero_shot_top1,
 )
 
@@ -185,7 +185,7 @@ def test_standin_zero_shot_top1_on_fashion10_validation(tiny_clip):
     meta = read_meta(standin_dir(TinyClipConfig()))
     assert meta["name"] == tiny_clip.name and tiny_clip.name.startswith("tiny-clip@")
     state = torch.load(standin_dir(TinyClipConfig()) / meta["weights"], weights_only=True)
-    assert tiny_clip.name == f"tiny-clip@{state_digest(state)[:8]}"  # named by its values, not its file
+    assert tiny_clip.name == f"tiny-clip@{state_dict_sha256(state)[:8]}"  # named by its values, not its file
     assert meta["zero_shot"]["fashion10/val template"]["top1"] == round(top1, 4)  # the recorded figure
     assert meta["zero_shot"]["cmnist/val colour"]["top1"] >= 0.9
 
@@ -217,9 +217,9 @@ def test_state_digest_names_values_not_files(tmp_path):
     torch.save(a, tmp_path / "1.pt")
     torch.save(a, tmp_path / "2.pt")
     b = torch.load(tmp_path / "2.pt", weights_only=True)
-    assert state_digest(a) == state_digest(b)
-    assert state_digest(a) != state_digest({**a, "b": torch.tensor([0.0, 1e-7])})
-    assert state_digest(a) != state_digest({**a, "w": a["w"].reshape(3, 2)})
+    assert state_dict_sha256(a) == state_dict_sha256(b)
+    assert state_dict_sha256(a) != state_dict_sha256({**a, "b": torch.tensor([0.0, 1e-7])})
+    assert state_dict_sha256(a) != state_dict_sha256({**a, "w": a["w"].reshape(3, 2)})
 
 
 def test_pretraining_is_deterministic_and_trains(pretrain_data):
