@@ -14,7 +14,6 @@ from logits (Inception Score) comes out NaN instead of a plausible wrong number.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import warnings
