@@ -317,9 +317,11 @@ def _label_rows(method: Any, val: Any, tasks: list[Task], rows: _Rows, batch: in
     n = len(idx)
     to_classes = getattr(method, "to_classes", None)
 
+    images = [val.images(idx[s:s + batch]).to(method.device) for s in range(0, n, batch)]  # decoded once
+
     def over(fn: Any, fill: float = 0.0) -> torch.Tensor:
         with torch.no_grad():
-            out = torch.cat([fn(val.images(idx[s:s + batch]).to(method.device)).cpu() for s in range(0, n, batch)])
+            out = torch.cat([fn(x).cpu() for x in images])
         return to_classes(out, fill) if callable(to_classes) else out
 
     from . import metric_labels as ml
