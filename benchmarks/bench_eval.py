@@ -19,9 +19,9 @@ import time
 import torch
 
 from i2ibench.config import build_run_config
-from i2ibench.datasets import create_dataset
-from i2ibench.evaluate import evaluate
-from i2ibench.feature_inception import InceptionFeatures
+from i2ibench.data.catalog import create_dataset
+from i2ibench.evaluation.harness import evaluate
+from i2ibench.features.inception import InceptionFeatures
 from i2ibench.method import DataInfo
 from i2ibench.registry import create_method
 from i2ibench.seeding import seed_everything

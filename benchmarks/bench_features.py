@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2ibench.data_idx import read_idx
-from i2ibench.feature_inception import EXTRACTOR_NAME, FEATURE_LAYER, InceptionFeatures, forced_weights_only_load
-from i2ibench.feature_inception import quantize_uint8, weights_path
-from i2ibench.metric_fid import feature_stats, fid, fid_from_stats
-from i2ibench.metric_prdc import density_coverage
-from i2ibench.stats_cache import cached_features, fingerprint_tensor
+from i2ibench.data.idx import read_idx
+from i2ibench.features.inception import EXTRACTOR_NAME, FEATURE_LAYER, InceptionFeatures, forced_weights_only_load
+from i2ibench.features.inception import quantize_uint8, weights_path
+from i2ibench.metrics.fid import feature_stats, fid, fid_from_stats
+from i2ibench.metrics.prdc import density_coverage
+from i2ibench.features.cache import cached_features, fingerprint_tensor
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 

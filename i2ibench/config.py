@@ -20,9 +20,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import ConfigError
-from .fileio import write_text
-from .registry import suggest
+from i2ibench.errors import ConfigError
+from i2ibench.fileio import write_text
+from i2ibench.registry import suggest
 
 PRESETS = ("paper", "cpu", "smoke")
 
@@ -239,7 +239,7 @@ def build_run_config(
     vlm: str | None = None,
 ) -> RunConfig:
     """Resolve method defaults <- preset <- overrides into a ``RunConfig``."""
-    from .registry import get_method_class
+    from i2ibench.registry import get_method_class
 
     cls = get_method_class(method)
     if preset not in cls.presets:
@@ -253,7 +253,7 @@ def build_run_config(
 
 def load_run_config(path: str | Path) -> RunConfig:
     """Rebuild a ``RunConfig`` from a dumped ``config.yaml`` of a run directory."""
-    from .registry import get_method_class
+    from i2ibench.registry import get_method_class
 
     data = yaml.safe_load(Path(path).read_text())
     cls = get_method_class(data["method"])

@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 from torch import nn
 
-from .config import RunConfig
+from i2ibench.config import RunConfig
 
 
 @dataclass

@@ -20,7 +20,7 @@ import re
 from importlib import metadata
 from typing import Any, Callable, Generic, TypeVar
 
-from .errors import I2IError
+from i2ibench.errors import I2IError
 
 T = TypeVar("T")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -104,8 +104,8 @@ def _discover_builtin(module: str) -> Callable[[], None]:
 
 
 METHODS: Registry[Any] = Registry("method", _discover_methods)
-DATASETS: Registry[Any] = Registry("dataset", _discover_builtin("i2ibench.datasets"))
-METRICS: Registry[Any] = Registry("metric", _discover_builtin("i2ibench.metrics"))
+DATASETS: Registry[Any] = Registry("dataset", _discover_builtin("i2ibench.data.catalog"))
+METRICS: Registry[Any] = Registry("metric", _discover_builtin("i2ibench.metrics.registry"))
 
 
 def register_method(name: str):

@@ -45,13 +45,13 @@ import torch
 import torch.nn.functional as F
 
 from i2ibench.config import RunConfig
-from i2ibench.datasets import get_spec
+from i2ibench.data.catalog import get_spec
 from i2ibench.errors import ConfigError, I2IError, TrainingError
-from i2ibench.losses import adv_loss, l1, linear_decay, r1_penalty
+from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
 from i2ibench.method import Batch, DataInfo, Method
 from i2ibench.methods.stargan2 import StarGAN2Config, build_backbone
-from i2ibench.prompt_learner import PromptLearner, similarities
-from i2ibench.prompts import PromptSet, custom_prompt_set, match_classes, prompt_set_for
+from i2ibench.methods.lanit_prompt_learner import PromptLearner, similarities
+from i2ibench.vlm.prompts import PromptSet, custom_prompt_set, match_classes, prompt_set_for
 from i2ibench.registry import register_method
 
 LABEL_MODES = ("adaptive", "topk", "threshold")
@@ -125,7 +125,7 @@ def domain_reg_loss(sim_out: torch.Tensor, sim_flipped: torch.Tensor, idx: torch
 def default_vlm(dataset: str) -> str:
     """The VLM a dataset's LANIT run uses when ``--vlm`` is not given."""
     if dataset in STANDIN_DATASETS:
-        from i2ibench.vlm import STANDIN_NAME
+        from i2ibench.vlm.clip import STANDIN_NAME
         return STANDIN_NAME
     return REAL_CLIP
 
@@ -228,7 +228,7 @@ class LANIT(Method):
         # stargan2's for the same seed, whatever the VLM's loading consumes.
         self.nets = build_backbone(m, cfg.train.img_size, n).to(self.device)
         if vlm is None:  # tests pass a VLM; runs load the configured one
-            from i2ibench.vlm import load_vlm
+            from i2ibench.vlm.clip import load_vlm
             vlm = load_vlm(cfg.vlm or default_vlm(info.dataset), self.device)
         self.vlm = vlm.eval().requires_grad_(False)
         self.vlm_name: str = getattr(vlm, "name", cfg.vlm or "")

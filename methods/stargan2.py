@@ -28,9 +28,9 @@ from torch import nn
 
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
-from i2ibench.losses import adv_loss, l1, linear_decay, r1_penalty
+from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.nets import Discriminator, Generator, MappingNetwork, StyleEncoder, init_weights
+from i2ibench.nets.stargan2 import Discriminator, Generator, MappingNetwork, StyleEncoder, init_weights
 from i2ibench.registry import register_method
 
 MaskFn = Callable[[torch.Tensor], Sequence[torch.Tensor]]

@@ -34,10 +34,10 @@ import torch.nn.functional as F
 
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError, I2IError, TrainingError
-from i2ibench.guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
-from i2ibench.losses import l1, r1_penalty
+from i2ibench.methods.tunit_guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
+from i2ibench.train.losses import l1, r1_penalty
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.nets import Discriminator, Generator, init_weights
+from i2ibench.nets.stargan2 import Discriminator, Generator, init_weights
 from i2ibench.registry import register_method
 
 

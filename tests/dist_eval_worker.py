@@ -18,8 +18,8 @@ torch.set_num_threads(1)
 
 from eval_fakes import FakeMethod, ToyData, evaluate_toy, toy_cfg  # noqa: E402
 
-from i2ibench import distributed  # noqa: E402
-from i2ibench.records import write_records  # noqa: E402
+from i2ibench.train import distributed  # noqa: E402
+from i2ibench.report.records import write_records  # noqa: E402
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ torch.set_num_threads(1)
 
 from engine_toys import ToyDataset, all_tensors, toy_config  # noqa: E402
 
-from i2ibench import distributed  # noqa: E402
-from i2ibench.engine import train  # noqa: E402
+from i2ibench.train import distributed  # noqa: E402
+from i2ibench.train.engine import train  # noqa: E402
 from i2ibench.seeding import seed_everything  # noqa: E402
 
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import torch
 
 from i2ibench.config import EvalConfig, RunConfig, TrainConfig
-from i2ibench.evaluate import evaluate
+from i2ibench.evaluation.harness import evaluate
 
 S = 32  # image size of the toy data (LPIPS's AlexNet needs >= 31 px)
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from i2ibench.cli import app, main
-from i2ibench.datasets import FASHION_CLASSES, get_spec
+from i2ibench.cli.main import app, main
+from i2ibench.data.catalog import FASHION_CLASSES, get_spec
 from i2ibench.registry import list_datasets
 
 runner = CliRunner()

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from i2ibench import records as R
-from i2ibench.cli import main
-from i2ibench.regress import regression_dir
+from i2ibench.report import records as R
+from i2ibench.cli.main import main
+from i2ibench.pipeline.regress import regression_dir
 
 
 def run_cli(monkeypatch, capsys, *args):
@@ -94,7 +94,7 @@ def test_regress_exit_codes(tmp_path, monkeypatch, capsys):
     def fake_train_and_evaluate(spec, run_dir):
         return R.from_rows([{**row, R.VALUE: produced["value"]}])
 
-    monkeypatch.setattr("i2ibench.regress.train_and_evaluate", fake_train_and_evaluate)
+    monkeypatch.setattr("i2ibench.pipeline.regress.train_and_evaluate", fake_train_and_evaluate)
     code, out, _ = run_cli(monkeypatch, capsys, "regress", "--table", str(tmp_path / "smoke.csv"))
     assert code == 0 and "PASSED" in out
     produced["value"] = 260.0
@@ -141,9 +141,9 @@ class _ProjectionFeatures:
 def test_score_folders_matches_metrics_on_same_features(tmp_path):
     import torch
 
-    from i2ibench.evaluate import read_folder_images, score_folders
-    from i2ibench.metric_fid import fid
-    from i2ibench.metric_prdc import density_coverage
+    from i2ibench.evaluation.harness import read_folder_images, score_folders
+    from i2ibench.metrics.fid import fid
+    from i2ibench.metrics.prdc import density_coverage
 
     _write_pngs(tmp_path / "real", 0, n=10)
     _write_pngs(tmp_path / "fake", 1, n=7)
@@ -174,8 +174,8 @@ def test_eval_two_folders_with_real_inception(tmp_path, monkeypatch, capsys):
 def smoke_run(tmp_path_factory):
     """A stargan2 run trained for the smoke preset's few steps on real fashion10."""
     from i2ibench.config import build_run_config
-    from i2ibench.datasets import get_spec
-    from i2ibench.engine import train
+    from i2ibench.data.catalog import get_spec
+    from i2ibench.train.engine import train
 
     if not get_spec("fashion10").available():
         pytest.skip("Fashion-MNIST files not installed (Debian package dataset-fashion-mnist)")
@@ -188,9 +188,9 @@ def smoke_run(tmp_path_factory):
 
 
 def test_eval_run_dir_and_checkpoint(smoke_run, monkeypatch, capsys):
-    from i2ibench.checkpoint import latest_checkpoint
+    from i2ibench.train.checkpoint import latest_checkpoint
 
-    monkeypatch.setattr("i2ibench.feature_inception.InceptionFeatures", _ProjectionFeatures)
+    monkeypatch.setattr("i2ibench.features.inception.InceptionFeatures", _ProjectionFeatures)
     code, out, err = run_cli(monkeypatch, capsys, "eval", str(smoke_run), "--no-cache", "--set", "eval.nearest_k=3")
     assert code == 0, err
     df = R.load_records([smoke_run / "records.csv"])

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from i2ibench.data_cmnist import PALETTE, PALETTE_NAMES, PALETTE_RGB, palette_assignment
-from i2ibench.datasets import (ANIMALFACES_SYNSETS, FASHION_CLASSES, DatasetSpec, create_dataset, get_spec)
+from i2ibench.data.cmnist import PALETTE, PALETTE_NAMES, PALETTE_RGB, palette_assignment
+from i2ibench.data.catalog import (ANIMALFACES_SYNSETS, FASHION_CLASSES, DatasetSpec, create_dataset, get_spec)
 from i2ibench.errors import DataError
 from i2ibench.registry import UnknownNameError, list_datasets
 
@@ -71,11 +71,12 @@ def test_every_spec_missing_files_say_layout_and_domains(name, tmp_path):
 
 
 def test_import_registers_without_loading_data():
-    code = ("import sys, i2ibench.datasets as d; from i2ibench.registry import list_datasets; "
-            "n = list_datasets(); print(len(n), sorted(m for m in sys.modules if m.startswith('i2ibench.data_')))")
+    loaders = ["i2ibench.data.fashion", "i2ibench.data.cmnist", "i2ibench.data.folder", "i2ibench.data.celeba"]
+    code = (f"LOADERS = {loaders!r}; import sys, i2ibench.data.catalog as d; from i2ibench.registry import list_datasets; "
+            "n = list_datasets(); print(len(n), sorted(m for m in sys.modules if m in LOADERS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
     assert int(out[0]) >= 8
-    assert out[1].strip() == "['i2ibench.data_base']"  # no loader (and no file) touched at import
+    assert out[1].strip() == "[]"  # no loader (and no file) touched at import
 
 
 def test_required_datasets_registered():
@@ -241,7 +242,7 @@ def fake_torchvision_download(tmp_path, monkeypatch, fail: bool):
 
 @pytest.mark.parametrize("fail", [True, False])
 def test_fashion10_download_fallback(tmp_path, monkeypatch, fail):
-    from i2ibench import data_fashion
+    from i2ibench.data import fashion as data_fashion
 
     calls = fake_torchvision_download(tmp_path, monkeypatch, fail)
     spec = dataclasses.replace(get_spec("fashion10"), system_dirs=())  # as on a machine without the Debian files

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2ibench import distributed
-from i2ibench.checkpoint import list_checkpoints, load_checkpoint
+from i2ibench.train import distributed
+from i2ibench.train.checkpoint import list_checkpoints, load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,7 +93,7 @@ def test_single_process_helpers_are_identities():
 
 def _fashion_available() -> bool:
     try:
-        from i2ibench.datasets import get_spec
+        from i2ibench.data.catalog import get_spec
 
         return get_spec("fashion10").available()
     except Exception:

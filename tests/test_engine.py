@@ -21,11 +21,11 @@ from PIL import Image
 
 import engine_toys
 from engine_toys import TOY, ToyDataset, ToyMethod, all_tensors, toy_config
-from i2ibench import engine
-from i2ibench.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from i2ibench.train import engine
+from i2ibench.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from i2ibench.errors import I2IError, TrainingError
 from i2ibench.method import DataInfo
-from i2ibench.sample_grid import grid_size, pick_sample_inputs, save_sample_grids
+from i2ibench.train.sample_grid import grid_size, pick_sample_inputs, save_sample_grids
 from i2ibench.seeding import get_rng_states, seed_everything, set_rng_states
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path, straight):
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         torch.set_num_threads(1)
         from engine_toys import ToyDataset, toy_config
-        from i2ibench.engine import train
+        from i2ibench.train.engine import train
         train(toy_config(), {str(tmp_path / 'killed')!r}, progress=False, train_set=ToyDataset())
     """)
     env = {**os.environ, engine_toys.SLEEP_ENV: "0.5"}  # 4 steps (>= 2 s) remain after ckpt 2
@@ -134,8 +134,8 @@ def test_periodic_evaluation_runs_between_steps_without_changing_training(tmp_pa
         torch.rand(3), np.random.rand(), random.random()  # an evaluator drawing random numbers
         calls.append((iterations, Path(out_dir).name, len(val)))
 
-    monkeypatch.setitem(sys.modules, "i2ibench.evaluate", type(sys)("i2ibench.evaluate"))
-    monkeypatch.setattr(sys.modules["i2ibench.evaluate"], "evaluate", fake_evaluate, raising=False)
+    monkeypatch.setitem(sys.modules, "i2ibench.evaluation.harness", type(sys)("i2ibench.evaluation.harness"))
+    monkeypatch.setattr(sys.modules["i2ibench.evaluation.harness"], "evaluate", fake_evaluate, raising=False)
     evaluated = run(tmp_path, "evals", **{"train.eval_every": 2})
     assert calls == [(2, "evals", 24), (4, "evals", 24)]  # step 6 is left to `run`'s final evaluation
     assert_same_state(straight, evaluated)
@@ -154,7 +154,7 @@ def test_labelled_subset_is_a_fixed_fraction_of_every_domain():
 def test_batches_hold_the_sampled_images_labels_and_labelled_mask():
     ds = ToyDataset(n=24, k=3)
     mask = torch.arange(24) < 5
-    from i2ibench.samplers import TrainSampler
+    from i2ibench.data.samplers import TrainSampler
 
     sampler = TrainSampler(ds.labels, 4, seed=0)
     (step, batch), = list(engine.iterate_batches(ds, sampler, 7, 8, 0, labelled=mask))
@@ -314,7 +314,7 @@ def test_logs_and_tensorboard_written(tmp_path):
 def _cli():
     from typer.testing import CliRunner
 
-    from i2ibench.cli import app
+    from i2ibench.cli.main import app
 
     return CliRunner(), app
 
@@ -361,7 +361,7 @@ def test_run_help_lists_options():
 
 def _fashion_available() -> bool:
     try:
-        from i2ibench.datasets import get_spec
+        from i2ibench.data.catalog import get_spec
 
         return get_spec("fashion10").available()
     except Exception:

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from i2ibench import feature_inception as fi
-from i2ibench.data_idx import read_idx
+from i2ibench.features import inception as fi
+from i2ibench.data.idx import read_idx
 from i2ibench.errors import I2IError
-from i2ibench.metric_fid import feature_stats, fid, fid_from_stats
+from i2ibench.metrics.fid import feature_stats, fid, fid_from_stats
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 

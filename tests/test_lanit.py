@@ -97,7 +97,7 @@ def test_domain_regularisation_decreases_when_the_outputs_agree_with_their_label
 
 
 # --------------------------------------------------------------------------- with a VLM
-# Logic tests run on a tiny random-weight open_clip CLIP wrapped by i2ibench.vlm.VLM (the real
+# Logic tests run on a tiny random-weight open_clip CLIP wrapped by i2ibench.vlm.clip.VLM (the real
 # tokenizer and text-tower code path); never a user-facing model.
 
 import io  # noqa: E402
@@ -106,8 +106,8 @@ from i2ibench.config import build_run_config  # noqa: E402
 from i2ibench.errors import ConfigError, TrainingError  # noqa: E402
 from i2ibench.method import Batch, DataInfo  # noqa: E402
 from i2ibench.methods.lanit import LANIT  # noqa: E402
-from i2ibench.prompt_learner import PromptLearner  # noqa: E402
-from i2ibench.prompts import TEXT_AUG_TEMPLATES, base_prompt, domain_words  # noqa: E402
+from i2ibench.methods.lanit_prompt_learner import PromptLearner  # noqa: E402
+from i2ibench.vlm.prompts import TEXT_AUG_TEMPLATES, base_prompt, domain_words  # noqa: E402
 from i2ibench.registry import DATASETS  # noqa: E402
 
 FASHION = DATASETS.get("fashion10")().domains
@@ -118,7 +118,7 @@ def vlm():
     import open_clip
     from open_clip.model import CLIP
 
-    from i2ibench.vlm import VLM
+    from i2ibench.vlm.clip import VLM
 
     torch.manual_seed(0)
     model = CLIP(embed_dim=32, vision_cfg=dict(image_size=16, patch_size=4, width=32, layers=1, head_width=16),
@@ -313,7 +313,7 @@ def test_backbone_initialisation_matches_stargan2_for_the_same_seed(vlm):
 
 def test_default_vlm_is_the_stand_in_only_for_the_offline_datasets():
     from i2ibench.methods.lanit import default_vlm
-    from i2ibench.vlm import STANDIN_NAME
+    from i2ibench.vlm.clip import STANDIN_NAME
     assert default_vlm("fashion10") == STANDIN_NAME and default_vlm("cmnist") == STANDIN_NAME
     for name in ("animalfaces10", "food10", "celebahq", "afhq", "folder:/photos"):
         assert default_vlm(name) == "openai/ViT-B-32"

@@ -7,9 +7,9 @@ from itertools import combinations
 import pytest
 import torch
 
-from i2ibench import feature_lpips as fl
+from i2ibench.features import lpips as fl
 from i2ibench.errors import I2IError
-from i2ibench.metric_lpips import lpips_diversity
+from i2ibench.metrics.lpips import lpips_diversity
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from i2ibench import metric_keys as mk
+from i2ibench.metrics import keys as mk
 from i2ibench.errors import I2IError
-from i2ibench.metric_labels import clustering_accuracy, multi_hot_precision_recall, top1_accuracy
+from i2ibench.metrics.labels import clustering_accuracy, multi_hot_precision_recall, top1_accuracy
 from i2ibench.registry import METRICS, UnknownNameError, list_metrics
 
 
@@ -100,7 +100,7 @@ def test_directions_of_the_main_metrics():
 def test_registered_metrics_compute_through_the_wrapped_functions():
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(20, 4)), rng.normal(size=(15, 4))
-    from i2ibench.metric_prdc import density_coverage
+    from i2ibench.metrics.prdc import density_coverage
 
     assert (METRICS.get(mk.DENSITY)(real, fake), METRICS.get(mk.COVERAGE)(real, fake)) == density_coverage(real, fake, 5)
     assert METRICS.get(mk.MFID)([10.0, 20.0, 60.0]) == 30.0

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from i2ibench.nets import (Discriminator, Generator, HighPass, MappingNetwork, StyleEncoder, init_weights,
+from i2ibench.nets.stargan2 import (Discriminator, Generator, HighPass, MappingNetwork, StyleEncoder, init_weights,
                            official_dim_in, select_domain)
 
 

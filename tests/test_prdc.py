@@ -9,7 +9,7 @@ import torch
 from prdc import compute_prdc
 
 from i2ibench.errors import I2IError
-from i2ibench.metric_prdc import density_coverage
+from i2ibench.metrics.prdc import density_coverage
 
 
 def reference_prdc(real, fake, k):
@@ -99,7 +99,7 @@ def test_bad_shapes_are_clear_errors():
 
 
 def test_chunked_rows_equal_one_pass(monkeypatch):
-    import i2ibench.metric_prdc as mp
+    import i2ibench.metrics.prdc as mp
 
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(70, 6)), rng.normal(size=(40, 6))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from i2ibench import prompts
-from i2ibench.datasets import get_spec
+from i2ibench.vlm import prompts
+from i2ibench.data.catalog import get_spec
 from i2ibench.errors import ConfigError
 
 # Seed 001 (the paper's code listing) and KU-CVLAB/LANIT core/utils.py, written out by hand.

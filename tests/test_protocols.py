@@ -15,11 +15,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from i2ibench import metric_keys as mk
-from i2ibench import records as R
+from i2ibench.metrics import keys as mk
+from i2ibench.report import records as R
 from i2ibench.errors import ConfigError
-from i2ibench.metric_fid import fid
-from i2ibench.protocols import check_protocols, generator, groups, plan_tasks, subset
+from i2ibench.metrics.fid import fid
+from i2ibench.evaluation.protocols import check_protocols, generator, groups, plan_tasks, subset
 
 from eval_fakes import S, CountingFeatures, FakeMethod, ToyData, evaluate_toy, toy_cfg  # noqa: E402
 
@@ -88,7 +88,7 @@ def test_pooled_fid_is_fid_of_union_of_task_translations():
     feats = CountingFeatures()
     method = FakeMethod(modes=("latent",))
     df = evaluate_toy(method, cfg=toy_cfg(modes=("latent",)), val=val, features=feats)
-    from i2ibench.protocols import latent_codes
+    from i2ibench.evaluation.protocols import latent_codes
 
     trg = 1
     x = torch.cat([val.images(val.indices_of(s)) for s in (0, 2)]).repeat_interleave(3, dim=0)
@@ -158,7 +158,7 @@ def test_mode_the_method_lacks_is_not_applicable():
 def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
     val = ToyData(k=2, n=2)
     df = evaluate_toy(FakeMethod(modes=("latent",)), cfg=toy_cfg(modes=("latent",), outs_per_input=3), val=val)
-    from i2ibench.protocols import latent_codes
+    from i2ibench.evaluation.protocols import latent_codes
 
     # task d0->d1: inputs 0, 1 (3 outputs each), codes drawn for the whole target d1
     x = val.images(torch.tensor([0, 1])).repeat_interleave(3, dim=0)

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from i2ibench import records as R
+from i2ibench.report import records as R
 from i2ibench.errors import DataError
 
 # What issue 4 requires every record to say (column names of the schema).

@@ -6,9 +6,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from i2ibench import records as R
+from i2ibench.report import records as R
 from i2ibench.errors import DataError, I2IError
-from i2ibench.regress import (RunSpec, Tolerance, compare_records, format_comparison, load_tolerances, regress,
+from i2ibench.pipeline.regress import (RunSpec, Tolerance, compare_records, format_comparison, load_tolerances, regress,
                               regression_dir, runs_in_table)
 
 

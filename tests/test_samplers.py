@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from i2ibench.errors import DataError
-from i2ibench.samplers import TrainSampler
+from i2ibench.data.samplers import TrainSampler
 
 # deliberately unbalanced: 600, 30 and 6 images
 LABELS = torch.cat([torch.full((600,), 0), torch.full((30,), 1), torch.full((6,), 2)]).long()

@@ -7,7 +7,7 @@ import torch
 
 from i2ibench.config import build_run_config
 from i2ibench.errors import ConfigError
-from i2ibench.losses import adv_loss, linear_decay, r1_penalty
+from i2ibench.train.losses import adv_loss, linear_decay, r1_penalty
 from i2ibench.method import Batch, DataInfo
 from i2ibench.registry import create_method
 

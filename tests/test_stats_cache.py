@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from i2ibench.errors import I2IError
-from i2ibench.stats_cache import cache_entry_path, cached_features, fingerprint_files, fingerprint_tensor
+from i2ibench.features.cache import cache_entry_path, cached_features, fingerprint_files, fingerprint_tensor
 
 KEY = {"dataset": "fashion10", "split": "val", "domain": "sneaker", "extractor": "inception-v3-compat",
        "img_size": 32, "inputs": "abc"}

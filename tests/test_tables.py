@@ -6,9 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from i2ibench import records as R
-from i2ibench.published import TABLES, load_published
-from i2ibench.tables import aggregate, build_tables, compare, format_cell, render, select
+from i2ibench.report import records as R
+from i2ibench.report.published import TABLES, load_published
+from i2ibench.report.tables import aggregate, build_tables, compare, format_cell, render, select
 
 
 # ----------------------------------------------------------------------------- published numbers
@@ -226,7 +226,7 @@ def test_each_format_renders():
 # ----------------------------------------------------------------------------- heatmaps
 
 def test_task_matrix_and_heatmap_files(tmp_path):
-    from i2ibench.heatmaps import task_matrix, write_heatmaps
+    from i2ibench.report.heatmaps import task_matrix, write_heatmaps
 
     rows = [_rep("lanit", s, v + s, metric="fid", protocol="stargan2", scope=R.SCOPE_TASK, domain=d)
             for s in (1, 2) for d, v in (("a->b", 10.0), ("b->a", 20.0), ("a->c", 30.0), ("c->b", 40.0))]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from i2ibench.guiding import (AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss,
+from i2ibench.methods.tunit_guiding import (AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss,
                               iic_loss, joint_distribution, mutual_information)
 
 # --------------------------------------------------------------------------- IIC
@@ -358,7 +358,7 @@ def test_state_dict_round_trip_is_exact_including_queue():
 
 
 def test_clustering_accuracy_of_permuted_labels_is_one():
-    from i2ibench.metric_labels import clustering_accuracy
+    from i2ibench.metrics.labels import clustering_accuracy
 
     gt = torch.arange(10).repeat(5)
     perm = torch.randperm(10)
@@ -371,7 +371,7 @@ def test_clustering_accuracy_of_permuted_labels_is_one():
 def test_domain_labels_follow_the_guiding_network_clusters():
     # Put the EMA clustering head on a known rule: the cluster is the argmax of three
     # pooled-feature channels; images built to light one channel each get that cluster.
-    from i2ibench.metric_labels import clustering_accuracy
+    from i2ibench.metrics.labels import clustering_accuracy
 
     m = make_method()
     net = m.nets_ema["guiding"]
@@ -401,7 +401,7 @@ def test_domain_labels_follow_the_guiding_network_clusters():
 def test_style_plot_writes_png_with_label_colours(tmp_path):
     import matplotlib.image as mpimg
 
-    from i2ibench.style_plot import PALETTE, embed_2d, plot_style_codes
+    from i2ibench.evaluation.style_plot import PALETTE, embed_2d, plot_style_codes
 
     g = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 8, generator=g) * 10
@@ -431,7 +431,7 @@ def test_style_plot_writes_png_with_label_colours(tmp_path):
 
 
 def test_plot_method_style_codes_uses_method_styles_and_clusters(tmp_path, monkeypatch):
-    import i2ibench.style_plot as sp
+    import i2ibench.evaluation.style_plot as sp
 
     m = make_method()
 

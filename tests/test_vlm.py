@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from i2ibench.errors import I2IError
 from i2ibench.fileio import state_dict_sha256
-from i2ibench.vlm import VLM, list_vlms, load_vlm
-from i2ibench.vlm_tiny import (
+from i2ibench.vlm.clip import VLM, list_vlms, load_vlm
+from i2ibench.vlm.tiny import (
     ABOUT_SOURCE,
     Caption,
     TinyClipConfig,
@@ -89,7 +89,7 @@ def test_openai_torchscript_archive_loads_through_the_file_path(tmp_path, monkey
     """OpenAI's *.pt are TorchScript archives: read with TorchScript's reader, QuickGELU enforced."""
     import open_clip
 
-    from i2ibench.vlm_tiny import model_config
+    from i2ibench.vlm.tiny import model_config
 
     monkeypatch.setenv("I2IBENCH_CACHE", str(tmp_path / "cache"))
     for suffix, quick in (("", False), ("-quickgelu", True)):
@@ -110,7 +110,7 @@ def test_openai_torchscript_archive_loads_through_the_file_path(tmp_path, monkey
 def test_missing_real_weights_is_one_line_error_without_network_attempts(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    import i2ibench.vlm as vlm_mod
+    import i2ibench.vlm.clip as vlm_mod
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty cache
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -176,7 +176,7 @@ def test_encode_image_is_differentiable_and_frozen(tiny_clip, size, channels):
 
 
 def test_standin_zero_shot_top1_on_fashion10_validation(tiny_clip):
-    from i2ibench.datasets import create_dataset
+    from i2ibench.data.catalog import create_dataset
 
     val = create_dataset("fashion10", "val", 32)
     top1 = zero_shot_top1(tiny_clip, val.images(torch.arange(len(val))), val.labels, ("a photo of a {}.",),
@@ -195,8 +195,8 @@ def test_standin_scores_own_class_above_the_base_prompt_above_other_classes(tiny
     # image vs the template alone "a photo of a." > image vs other classes. Pre-trained with base
     # prompts as full positives, the stand-in left 67% of fashion10 images slack (no class
     # above the base); with down-weighted base targets it leaves well under 10%.
-    from i2ibench.datasets import create_dataset
-    from i2ibench.prompts import base_prompt
+    from i2ibench.data.catalog import create_dataset
+    from i2ibench.vlm.prompts import base_prompt
 
     val = create_dataset("fashion10", "val", 32)
     idx = torch.arange(0, len(val), 5)  # 1,000 images, every class
@@ -265,7 +265,7 @@ def test_multi_positive_loss_with_one_positive_each_is_clip_loss():
 def test_list_and_cli(tiny_clip):
     from typer.testing import CliRunner
 
-    from i2ibench.cli import app
+    from i2ibench.cli.main import app
 
     rows = {r["name"]: r for r in list_vlms()}
     assert rows["tiny-clip"]["present"] is True
@@ -284,14 +284,14 @@ def test_vlm_eval_of_the_standin_weights_as_a_file_reproduces_its_recorded_accur
                                                                                      monkeypatch):
     from typer.testing import CliRunner
 
-    from i2ibench.cli import app
+    from i2ibench.cli.main import app
 
     folder = standin_dir(TinyClipConfig())
     meta = read_meta(folder)
     monkeypatch.setenv("I2IBENCH_CACHE", str(tmp_path))  # the record goes to a scratch cache
     result = CliRunner().invoke(app, ["vlm", "eval", f"file:i2ibench-tiny-clip={folder / meta['weights']}"])
     assert result.exit_code == 0, result.output
-    from i2ibench.vlm import file_digest
+    from i2ibench.vlm.clip import file_digest
 
     name = f"file:i2ibench-tiny-clip@{file_digest(folder / meta['weights'])[:8]}"  # a file: model is named by its file
     rows = {r["name"]: r for r in list_vlms()}

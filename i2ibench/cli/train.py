@@ -1,0 +1,107 @@
+"""``i2ibench run``: train a method on a dataset, then evaluate it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from enum import Enum
+
+import typer
+
+from i2ibench.errors import I2IError
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+RUN_HELP = """Train METHOD on DATASET into a run directory, then evaluate it.
+
+The run directory gets the resolved config (config.yaml), checkpoints (checkpoints/), PNG sample
+grids (samples/), TensorBoard scalars (tb/) and a loss log (train_log.jsonl). Running the same
+command again resumes from the newest checkpoint and ends exactly where an uninterrupted run
+would. Settings are resolved as: method defaults, then the --preset, then --config FILE, then
+--set key=value, then the dedicated options (--seed, --precision, ...).
+
+Several processes: torchrun --nproc_per_node N -m i2ibench.cli run ... (NCCL on GPUs, gloo on CPU).
+"""
+
+
+def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Optional[int], resume: bool,
+         sets: Optional[list[str]], config: Optional[Path], data_root: Optional[str], vlm: Optional[str],
+         precision: Optional[str], channels_last: bool, no_eval: bool, max_steps: Optional[int],
+         progress: bool) -> None:
+    from i2ibench.train import distributed
+    from i2ibench.config import build_run_config, load_overrides_file, parse_set_args
+    from i2ibench.train.engine import resolve_out_dir, train
+
+    overrides: dict = {}
+    if config is not None:
+        overrides.update(load_overrides_file(config))
+    overrides.update(parse_set_args(sets))
+    if seed is not None:
+        overrides["train.seed"] = seed
+    if precision is not None:
+        overrides["train.precision"] = precision
+    if channels_last:
+        overrides["train.channels_last"] = True
+    cfg = build_run_config(method, dataset, preset, overrides, data_root=data_root, vlm=vlm)
+    out_dir = resolve_out_dir(cfg, out)
+
+    t0 = time.perf_counter()
+    try:
+        train(cfg, out_dir, resume=resume, progress=progress, max_steps=max_steps)
+        if distributed.is_main_process():
+            typer.echo(f"trained {cfg.method} on {cfg.dataset} ({cfg.preset}) in "
+                       f"{time.perf_counter() - t0:.0f} s; run directory: {out_dir}")
+        paused = max_steps is not None and max_steps < cfg.train.total_iters
+        if cfg.eval.enabled and not no_eval and not paused:
+            _evaluate(out_dir)
+    finally:
+        distributed.cleanup()
+
+
+def _evaluate(out_dir: Path) -> None:
+    from i2ibench.evaluation.harness import evaluate_run
+
+    # Every rank takes part: evaluators gather features across ranks; only rank 0 writes.
+    evaluate_run(out_dir)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run", help=RUN_HELP, no_args_is_help=True)
+    def run(
+        method: str = typer.Option(..., "--method", "-m", help="Registered method name (see `i2ibench methods`)."),
+        dataset: str = typer.Option(..., "--dataset", "-d",
+                                    help="Registered dataset name, or folder:<path> / twodomain:<path>."),
+        preset: str = typer.Option("cpu", "--preset", "-p", help="Method preset: paper, cpu or smoke."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Run directory [default: runs/<method>-<dataset>-<preset>-s<seed>]."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (train.seed)."),
+        resume: bool = typer.Option(True, "--resume/--no-resume",
+                                    help="Continue from the newest checkpoint in the run directory, or start over "
+                                         "(deleting that run's checkpoints, samples and logs)."),
+        sets: Optional[list[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE",
+                                                 help="Override one config key (repeatable), e.g. "
+                                                      "--set train.batch_size=16 --set model.lambda_ds=2."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help="YAML or JSON file of overrides (nested or dotted keys)."),
+        data_root: Optional[str] = typer.Option(None, "--data-root", help="Folder holding the dataset's files."),
+        vlm: Optional[str] = typer.Option(None, "--vlm", help="Vision-language model name (lanit, cliptravelgan)."),
+        precision: Optional[Precision] = typer.Option(None, "--precision", case_sensitive=False,
+                                                      help="fp32, or bf16 autocast for the training step."),
+        channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format for nets and inputs."),
+        no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation after training."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", min=0,
+                                                help="Pause after this many steps (checkpointed; run again to resume)."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    ) -> None:
+        try:
+            _run(method, dataset, preset, out, seed, resume, sets, config, data_root, vlm,
+                 precision.value if precision is not None else None,
+                 channels_last, no_eval, max_steps, progress)
+        except I2IError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None

@@ -1,0 +1,295 @@
+"""Dataset specs (what a dataset is, where its files come from) and ``create_dataset``.
+
+Every dataset is a ``DatasetSpec`` returned by a small function registered with
+``@register_dataset("name")``. Importing this module registers them all and touches no file;
+loaders (``data_fashion``, ``data_cmnist``, ``data_folder``, ``data_celeba``) are imported when
+a dataset is created. Two name prefixes build specs for the user's own data:
+``folder:<path>`` (``<path>/{train,val}/<domain>/``) and ``twodomain:<path>``
+(``<path>/{trainA,trainB,testA,testB}/``).
+
+Data roots: ``data_root`` if given (the dataset's own folder; ``data_root/<name>`` is also
+tried), else ``$I2IBENCH_DATA/<name>``, ``~/data/<name>`` and the spec's system locations
+(e.g. the Debian packages' folders).
+"""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from i2ibench.data.base import ImageDataset
+from i2ibench.errors import DataError
+from i2ibench.registry import DATASETS, UnknownNameError, register_dataset
+
+__all__ = ["DatasetSpec", "ImageDataset", "create_dataset", "get_spec", "register_dataset",
+           "FASHION_CLASSES", "ANIMALFACES_SYNSETS"]
+
+# Loader module per spec kind; each has locate(spec, data_root) -> Path and
+# load(spec, split, img_size, data_root) -> ImageDataset.
+_LOADERS = {
+    "fashion": "i2ibench.data.fashion",
+    "cmnist": "i2ibench.data.cmnist",
+    "folder": "i2ibench.data.folder",
+    "twodomain": "i2ibench.data.folder",
+    "celebahq": "i2ibench.data.celeba",
+}
+CUSTOM_PREFIXES = ("folder:", "twodomain:")
+
+
+def base_of(template: str) -> str:
+    """The base prompt of a template: the template with the domain word left out."""
+    return " ".join(template.format("").split()).replace(" .", ".")
+
+
+@dataclass
+class DatasetSpec:
+    """What a dataset is: its domains (index = label), splits, LANIT prompts, and its files."""
+
+    name: str
+    domains: list[str]
+    multi_label: bool = False
+    default_img_size: int = 256
+    splits: tuple[str, ...] = ("train", "val")
+    prompt_template: str | None = None   # LANIT domain prompt, "{}" = the domain word
+    base_prompt: str | None = None       # the template without the word
+    source: str = ""                     # where the files come from (human text)
+    expected_layout: str = ""            # one line, used in error messages
+    kind: str = "folder"                 # loader: fashion | cmnist | folder | twodomain | celebahq | subset
+    # Accepted folder (or attribute-column) names per domain, matched case-insensitively.
+    folder_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    parent: str | None = None            # kind "subset": the dataset restricted to `domains`
+    root: str | None = None              # fixed location (folder:<path>, twodomain:<path>)
+    system_dirs: tuple[str, ...] = ()    # locations tried after the user's data roots
+    flat_val_per_domain: int = 0         # >0: also accept <root>/<domain>/, last N per domain = val
+
+    def __post_init__(self) -> None:
+        if self.prompt_template is not None and self.base_prompt is None:
+            self.base_prompt = base_of(self.prompt_template)
+
+    @property
+    def num_domains(self) -> int:
+        return len(self.domains)
+
+    def prompts(self) -> list[str]:
+        """The LANIT domain prompts, one per domain."""
+        if self.prompt_template is None:
+            return []
+        return [self.prompt_template.format(d) for d in self.domains]
+
+    def candidate_roots(self, data_root: str | os.PathLike | None = None) -> list[Path]:
+        """Folders searched for this dataset's files, in order."""
+        if self.root is not None:
+            return [Path(self.root).expanduser()]
+        if data_root is not None:
+            root = Path(data_root).expanduser()
+            return [root, root / self.name]
+        roots = []
+        if os.environ.get("I2IBENCH_DATA"):
+            roots.append(Path(os.environ["I2IBENCH_DATA"]).expanduser() / self.name)
+        roots.append(Path.home() / "data" / self.name)
+        roots += [Path(d) for d in self.system_dirs]
+        return roots
+
+    def _loader(self):
+        return importlib.import_module(_LOADERS[self.kind])
+
+    def _parent_spec(self) -> "DatasetSpec":
+        assert self.parent is not None
+        return get_spec(self.parent)
+
+    def locate(self, data_root: str | os.PathLike | None = None) -> Path:
+        """Where the files are; DataError (where to put what, layout, class names) if absent."""
+        if self.kind == "subset":
+            return self._parent_spec().locate(data_root)
+        return self._loader().locate(self, data_root)
+
+    def available(self, data_root: str | os.PathLike | None = None) -> bool:
+        try:
+            self.locate(data_root)
+            return True
+        except DataError:
+            return False
+
+    def missing(self, roots: list[Path], what: str = "no dataset files found") -> DataError:
+        """The one-line error for files that are not where they should be."""
+        where = ", ".join(str(r) for r in roots)
+        return DataError(
+            f"{self.name}: {what} (looked in {where}). Expected layout: {self.expected_layout}. "
+            f"Domains (label order): {', '.join(self.domains) or '(from the folders)'}. "
+            f"Source: {self.source}. Put the files there{'' if self.root else ', or pass --data-root DIR'}."
+        )
+
+    def check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise DataError(f"unknown split '{split}' for dataset {self.name}; valid splits: {', '.join(self.splits)}")
+
+
+# --------------------------------------------------------------------------- look-up
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of a registered dataset, or of ``folder:<path>`` / ``twodomain:<path>``."""
+    if name.startswith("folder:"):
+        from i2ibench.data.folder import folder_spec
+        return folder_spec(name[len("folder:"):])
+    if name.startswith("twodomain:"):
+        from i2ibench.data.folder import twodomain_spec
+        return twodomain_spec(name[len("twodomain:"):])
+    try:
+        make = DATASETS.get(name)
+    except UnknownNameError as e:
+        raise UnknownNameError(f"{e}. Own data: folder:<path> or twodomain:<path>.") from None
+    return make()
+
+
+def create_dataset(name: str, split: str = "train", img_size: int | None = None,
+                   data_root: str | os.PathLike | None = None) -> ImageDataset:
+    """One split of a dataset, images resized to ``img_size`` (default: the spec's)."""
+    spec = get_spec(name)
+    spec.check_split(split)
+    size = spec.default_img_size if img_size is None else img_size
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+        raise DataError(f"image size must be a positive integer, got {size!r}")
+    size = int(size)
+    if spec.kind == "subset":
+        parent = create_dataset(spec.parent, split, size, data_root)
+        return parent.restrict(spec.domains, spec)
+    return spec._loader().load(spec, split, size, data_root)
+
+
+# --------------------------------------------------------------------------- registered data
+
+IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp}"
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat",
+                   "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+
+# LANIT's ten AnimalFaces classes, in its order, with the ImageNet synset folder names that
+# FUNIT's AnimalFaces and TUNIT use (TUNIT's att_to_use [11, 43, 56, 74, 89, 128, 130, 138,
+# 140, 141] indexes the 149 sorted synset folders of FUNIT's class lists).
+ANIMALFACES_SYNSETS = {
+    "beagle": "n02088364",
+    "dandie dinmont terrier": "n02096437",
+    "golden retriever": "n02099601",
+    "malinois": "n02105162",
+    "appenzeller sennenhund": "n02107908",
+    "white fox": "n02120079",
+    "tabby cat": "n02123045",
+    "snow leopard": "n02128757",
+    "lion": "n02129165",
+    "bengal tiger": "n02129604",
+}
+FOOD10_CLASSES = ["baby back ribs", "beef carpaccio", "beignets", "bibimbap", "caesar salad",
+                  "clam chowder", "dumplings", "edamame", "spaghetti bolognese", "strawberry shortcake"]
+CELEBAHQ_ATTRIBUTES = {  # LANIT's ten attributes -> CelebA attribute column
+    "bangs": "Bangs", "blond hair": "Blond_Hair", "black hair": "Black_Hair", "smiling": "Smiling",
+    "arched eyebrows": "Arched_Eyebrows", "heavy makeup": "Heavy_Makeup", "mustache": "Mustache",
+    "straight hair": "Straight_Hair", "wearing lipstick": "Wearing_Lipstick", "male": "Male",
+}
+
+
+def folder_aliases(domain: str, *extra: str) -> tuple[str, ...]:
+    """Folder names accepted for a domain: underscored (documented first), as written, extras."""
+    names = [domain.replace(" ", "_"), domain, domain.replace(" ", "-"), *extra]
+    return tuple(dict.fromkeys(names))
+
+
+def folder_layout(domains: list[str], synsets: dict[str, str] | None = None, flat_val: int = 0) -> str:
+    """The one-line layout text of a multi-domain folder dataset, with its class folder names."""
+    classes = ", ".join(d.replace(" ", "_") + (f" or {synsets[d]}" if synsets else "") for d in domains)
+    flat = (f"; or flat <root>/<class>/ with the last {flat_val} images (by name) of each class held out as val"
+            if flat_val else "")
+    return (f"<root>/train/<class>/{IMAGE_GLOB} and <root>/val/<class>/{IMAGE_GLOB} "
+            f"(val may be named test){flat}; class folders in label order: {classes}")
+
+
+def _multi_domain(name: str, domains: list[str], template: str, source: str, *,
+                  synsets: dict[str, str] | None = None, flat_val: int = 0, size: int = 256) -> DatasetSpec:
+    folders = {d: folder_aliases(d, *([synsets[d]] if synsets else [])) for d in domains}
+    return DatasetSpec(name=name, domains=list(domains), default_img_size=size, prompt_template=template,
+                       source=source, expected_layout=folder_layout(domains, synsets, flat_val), kind="folder",
+                       folder_names=folders, flat_val_per_domain=flat_val)
+
+
+@register_dataset("fashion10")
+def fashion10() -> DatasetSpec:
+    return DatasetSpec(
+        name="fashion10", domains=list(FASHION_CLASSES), default_img_size=32,
+        splits=("train", "val", "heldout"), prompt_template="a photo of a {}.", kind="fashion",
+        source="Fashion-MNIST (Zalando, MIT licence): Debian package dataset-fashion-mnist, or "
+               "torchvision.datasets.FashionMNIST(download=True) where there is internet",
+        expected_layout="<root>/{train-images-idx3-ubyte,train-labels-idx1-ubyte,t10k-images-idx3-ubyte,"
+                        "t10k-labels-idx1-ubyte}[.gz] (also <root>/FashionMNIST/raw/); splits: train = official "
+                        "train minus the last 500 images of each class, val = those 500, heldout = official test",
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+    )
+
+
+@register_dataset("cmnist")
+def cmnist() -> DatasetSpec:
+    return DatasetSpec(
+        name="cmnist", domains=["gray", "color"], default_img_size=32,
+        splits=("train", "val", "heldout"), prompt_template="a photo of a {} digit.", kind="cmnist",
+        source="digits from MNIST idx files under the data root if present, else OpenCV's digits.png "
+               "(Debian package opencv-doc)",
+        expected_layout="<root>/digits.png (2000x1000, 50 rows x 100 columns of 20x20 digits, five rows per "
+                        "digit 0-9) or MNIST's {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in <root> or "
+                        "<root>/MNIST/raw/",
+        system_dirs=("/usr/share/doc/opencv-doc/examples/data",),
+    )
+
+
+@register_dataset("animalfaces10")
+def animalfaces10() -> DatasetSpec:
+    return _multi_domain(
+        "animalfaces10", list(ANIMALFACES_SYNSETS), "a photo of the animalface of {}.",
+        "AnimalFaces (FUNIT, github.com/NVlabs/FUNIT: animal face crops from ImageNet), the ten classes LANIT "
+        "and TUNIT use", synsets=ANIMALFACES_SYNSETS, flat_val=50)
+
+
+@register_dataset("afhq")
+def afhq() -> DatasetSpec:
+    return _multi_domain("afhq", ["cat", "dog", "wild"], "a photo of the animalface of {}.",
+                         "AFHQ (StarGAN v2, github.com/clovaai/stargan-v2, download script: afhq-dataset)")
+
+
+@register_dataset("food10")
+def food10() -> DatasetSpec:
+    return _multi_domain("food10", FOOD10_CLASSES, "a photo of the food of {}.",
+                         "Food-101 (Bossard et al. 2014; its images/<class>/ folders), the ten classes LANIT uses",
+                         flat_val=50)
+
+
+@register_dataset("celebahq")
+def celebahq() -> DatasetSpec:
+    return DatasetSpec(
+        name="celebahq", domains=list(CELEBAHQ_ATTRIBUTES), multi_label=True, prompt_template="a face with {}.",
+        kind="celebahq", folder_names={d: (c,) for d, c in CELEBAHQ_ATTRIBUTES.items()},
+        source="CelebAMask-HQ (github.com/switchablenorms/CelebAMask-HQ): CelebA-HQ-img/ and "
+               "CelebAMask-HQ-attribute-anno.txt",
+        expected_layout="<root>/CelebA-HQ-img/<n>.jpg (or <root>/images/) and <root>/CelebAMask-HQ-attribute-anno.txt "
+                        "(line 1: image count, line 2: attribute names, then '<file> <+1/-1 per attribute>'); "
+                        "val = the last 1/15 of the listed images (2,000 of 30,000), train = the rest; "
+                        "attribute columns used: " + ", ".join(CELEBAHQ_ATTRIBUTES.values()),
+    )
+
+
+@register_dataset("fashion-sneaker2boot")
+def fashion_sneaker2boot() -> DatasetSpec:
+    parent = fashion10()
+    return DatasetSpec(
+        name="fashion-sneaker2boot", domains=["sneaker", "ankle boot"], default_img_size=parent.default_img_size,
+        splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="fashion10",
+        source="fashion10 restricted to sneaker and ankle boot; " + parent.source,
+        expected_layout=parent.expected_layout)
+
+
+@register_dataset("cmnist-gray2color")
+def cmnist_gray2color() -> DatasetSpec:
+    parent = cmnist()
+    return DatasetSpec(
+        name="cmnist-gray2color", domains=["gray", "color"], default_img_size=parent.default_img_size,
+        splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="cmnist",
+        source="cmnist as a two-domain task (gray -> color); " + parent.source,
+        expected_layout=parent.expected_layout)

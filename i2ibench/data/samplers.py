@@ -1,0 +1,66 @@
+"""Training batches as indices: a pure function of (seed, step), so resuming is exact.
+
+``TrainSampler.indices(step)`` gives the source images (class-balanced: a domain drawn
+uniformly, then an image of it, as StarGAN v2's balanced sampler does), and for
+reference-guided training a target domain ``y_ref`` drawn uniformly over the domains with
+two distinct images ``ref``/``ref2`` of it (equal only if the domain has a single image).
+Multi-label datasets: a domain is an attribute and its images are those carrying it.
+No state is kept between steps: the generator for step s is seeded with (seed, s).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from i2ibench.errors import DataError
+
+
+class TrainSampler:
+    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        labels = torch.as_tensor(labels)
+        if labels.dim() == 2:  # multi-hot
+            members = [np.flatnonzero(labels[:, k].numpy() > 0) for k in range(labels.shape[1])]
+        else:
+            lab = labels.long().numpy()
+            members = [np.flatnonzero(lab == k) for k in range(int(lab.max()) + 1 if lab.size else 0)]
+        self.domains = [k for k, m in enumerate(members) if len(m)]  # domains with images
+        if not self.domains:
+            raise DataError("cannot sample training batches: no image has a domain label")
+        self.members = members
+        self.num_images = int(labels.shape[0])
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.balanced = balanced
+
+    def _rng(self, step: int) -> np.random.Generator:
+        # SeedSequence mixes (seed, step) so nearby seeds and steps give unrelated streams.
+        return np.random.default_rng(np.random.SeedSequence([self.seed, int(step)]))
+
+    def _pick(self, rng: np.random.Generator, domains: np.ndarray) -> np.ndarray:
+        return np.array([self.members[d][rng.integers(len(self.members[d]))] for d in domains], dtype=np.int64)
+
+    def indices(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(src_idx, ref_idx, ref2_idx, y_ref), each a LongTensor of ``batch_size``."""
+        rng = self._rng(step)
+        n = self.batch_size
+        doms = np.asarray(self.domains)
+        if self.balanced:
+            src = self._pick(rng, doms[rng.integers(len(doms), size=n)])
+        else:
+            labelled = np.unique(np.concatenate([self.members[d] for d in self.domains]))
+            src = labelled[rng.integers(len(labelled), size=n)]
+        y_ref = doms[rng.integers(len(doms), size=n)]
+        ref, ref2 = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        for i, d in enumerate(y_ref):
+            m = self.members[d]
+            if len(m) == 1:
+                ref[i] = ref2[i] = m[0]
+                continue
+            a = rng.integers(len(m))
+            b = rng.integers(len(m) - 1)  # uniform over the other images: skip a
+            ref[i], ref2[i] = m[a], m[b + (b >= a)]
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
+        return as_t(src), as_t(ref), as_t(ref2), as_t(y_ref)

@@ -1,0 +1,132 @@
+"""The two evaluation protocols: which translations are made, and how they are grouped for FID.
+
+Both protocols score the same translations, so the harness makes them once:
+
+* a **task** is an ordered pair ``src -> trg``: the chosen validation images of ``src``, each
+  translated ``outs_per_input`` times into ``trg`` (StarGAN v2 makes 10 outputs per input
+  and uses all of them for FID and LPIPS);
+* a **group** is a set of tasks whose translations are scored together against the real
+  images of one target domain.
+
+``stargan2`` (Choi et al. 2020, official ``metrics/eval.py``): one group per task, K(K-1)
+groups; mFID = mean of the task FIDs. ``pooled`` (TUNIT / LANIT): one group per target,
+holding the tasks from every other domain, K groups; the per-target FID is the class-wise
+result and mFID = mean over targets.
+
+Which images are used is decided here, seeded, and independent of batch sizes: the source
+images of a task (``max_src_per_domain``, 0 = all validation images of the source), the
+latent codes and the reference images (drawn from the target's validation images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from i2ibench.errors import ConfigError
+from i2ibench.report.records import SCOPE_DOMAIN, SCOPE_TASK, task_name
+from i2ibench.registry import suggest
+
+PROTOCOLS = ("stargan2", "pooled")
+MODES = ("latent", "reference")
+
+
+@dataclass(frozen=True)
+class Task:
+    """Translate validation images ``inputs`` of domain ``src`` into domain ``trg``."""
+
+    src: int
+    trg: int
+    inputs: torch.Tensor  # LongTensor of validation-set indices
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tasks scored together against the real images of domain ``trg``."""
+
+    name: str      # a domain name (pooled) or 'src->trg' (stargan2)
+    scope: str     # records.SCOPE_DOMAIN | records.SCOPE_TASK
+    trg: int
+    tasks: tuple[int, ...]  # indices into the task list
+
+
+def check_protocols(names) -> tuple[str, ...]:
+    names = tuple(names)
+    for n in names:
+        if n not in PROTOCOLS:
+            raise ConfigError(f"unknown evaluation protocol '{n}'.{suggest(n, list(PROTOCOLS))}")
+    return names
+
+
+def check_modes(names) -> tuple[str, ...]:
+    names = tuple(names)
+    for n in names:
+        if n not in MODES:
+            raise ConfigError(f"unknown translation mode '{n}'.{suggest(n, list(MODES))}")
+    return names
+
+
+def generator(*key: int) -> torch.Generator:
+    """A CPU generator seeded from integers (e.g. (eval seed, target, stream)), reproducibly."""
+    seed = 0
+    for k in key:
+        seed = (seed * 1_000_003 + int(k) + 1) % (2**63 - 1)
+    return torch.Generator().manual_seed(seed)
+
+
+def subset(indices: torch.Tensor, limit: int, gen: torch.Generator) -> torch.Tensor:
+    """At most ``limit`` of ``indices`` (0 = all), a seeded random choice kept in dataset order."""
+    if limit <= 0 or len(indices) <= limit:
+        return indices
+    pick = torch.randperm(len(indices), generator=gen)[:limit]
+    return indices[pick.sort().values]
+
+
+def plan_tasks(domain_indices: list[torch.Tensor], max_src_per_domain: int = 0, seed: int = 0) -> list[Task]:
+    """Every ordered pair src != trg, K(K-1) tasks, ordered by target then source.
+
+    ``domain_indices[d]``: the validation indices of domain ``d``. A source's chosen images are
+    the same for every target.
+    """
+    k = len(domain_indices)
+    chosen = [subset(idx, max_src_per_domain, generator(seed, d, 1)) for d, idx in enumerate(domain_indices)]
+    return [Task(src, trg, chosen[src]) for trg in range(k) for src in range(k) if src != trg]
+
+
+def groups(protocol: str, tasks: list[Task], domains: list[str]) -> list[Group]:
+    """The FID groups of a protocol over the planned tasks."""
+    check_protocols([protocol])
+    if protocol == "stargan2":
+        return [Group(task_name(domains[t.src], domains[t.trg]), SCOPE_TASK, t.trg, (i,))
+                for i, t in enumerate(tasks)]
+    targets = sorted({t.trg for t in tasks})
+    return [Group(domains[trg], SCOPE_DOMAIN, trg, tuple(i for i, t in enumerate(tasks) if t.trg == trg))
+            for trg in targets]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One translation: input ``index`` (validation set) of task ``task``, output number ``out``."""
+
+    task: int
+    index: int
+    out: int
+
+
+def units_for_target(tasks: list[Task], task_ids: list[int], outs_per_input: int) -> list[Unit]:
+    """The translations into one target, input by input (all outputs of an input adjacent)."""
+    return [Unit(ti, int(i), j) for ti in task_ids for i in tasks[ti].inputs.tolist() for j in range(outs_per_input)]
+
+
+def latent_codes(n: int, latent_dim: int, seed: int, trg: int) -> torch.Tensor:
+    """z ~ N(0, 1) for ``n`` translations into ``trg``, seeded per (eval seed, target)."""
+    return torch.randn(n, latent_dim, generator=generator(seed, trg, 2))
+
+
+def reference_indices(n: int, candidates: torch.Tensor, seed: int, trg: int) -> torch.Tensor:
+    """Reference images for ``n`` translations: uniform draws from the target's validation images."""
+    if len(candidates) == 0:
+        raise ConfigError("reference-guided evaluation needs validation images of every target domain")
+    pick = torch.randint(len(candidates), (n,), generator=generator(seed, trg, 3))
+    return candidates[pick]

@@ -1,0 +1,120 @@
+"""On-disk cache of real-image features, keyed by everything they depend on.
+
+A key is a JSON-able dict, e.g. ``{"dataset", "split", "domain", "extractor", "img_size",
+"inputs": <fingerprint of the input files or pixels>}``. Its canonical JSON (sorted keys) is
+hashed into the file name; the file also stores the key itself and a hash of the features,
+and a readable ``.json`` copy of the key sits beside it. An entry is reused only when the
+stored key equals the requested key and the features match their hash; a changed input
+fingerprint is a different key, so it is recomputed; an unreadable or corrupt entry is
+recomputed (with a warning) and rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from i2ibench.defaults import cache_dir
+from i2ibench.errors import I2IError
+from i2ibench.fileio import torch_save, write_json
+
+CACHE_SUBDIR = "features"
+FORMAT_VERSION = 1
+
+
+def fingerprint_tensor(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and values."""
+    t = t.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}|{tuple(t.shape)}|".encode())
+    if t.numel():
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint_files(paths: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 over (absolute path, size, mtime in ns) of each file, in the order given.
+
+    Metadata, not content: hashing the bytes of every real image at each evaluation costs
+    about as much as decoding them, which the cache exists to avoid. A replaced, edited,
+    added, removed or reordered file changes the fingerprint; an edit that keeps size and
+    mtime does not (tools that rewrite files update mtime).
+    """
+    h = hashlib.sha256()
+    for p in paths:
+        path = Path(p).resolve()
+        try:
+            st = path.stat()
+        except OSError as e:
+            raise I2IError(f"cannot fingerprint {path}: {e.strerror}") from None
+        h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _canonical(key: dict) -> str:
+    if not isinstance(key, dict) or not key:
+        raise I2IError("a feature cache key must be a non-empty dict")
+    try:
+        return json.dumps(key, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise I2IError(f"feature cache key is not plain JSON data: {e}") from None
+
+
+def cache_entry_path(key: dict, cache_root: str | os.PathLike | None = None) -> Path:
+    """Where the features for ``key`` are (or would be) stored."""
+    folder = Path(cache_root) / CACHE_SUBDIR if cache_root is not None else cache_dir(CACHE_SUBDIR)
+    digest = hashlib.sha256(_canonical(key).encode()).hexdigest()
+    return folder / f"{digest[:32]}.pt"
+
+
+def _load_entry(path: Path, canonical_key: str) -> torch.Tensor | None:
+    """The cached features if the entry is intact and belongs to this key, else None."""
+    if not path.is_file():
+        return None
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("format") == FORMAT_VERSION
+            and entry.get("key") == canonical_key
+            and isinstance(entry.get("features"), torch.Tensor)
+            and fingerprint_tensor(entry["features"]) == entry.get("features_sha256")
+        )
+    except Exception as e:  # truncated zip, foreign pickle, ...
+        warnings.warn(f"feature cache entry {path} is unreadable ({type(e).__name__}); recomputing")
+        return None
+    if not ok:
+        warnings.warn(f"feature cache entry {path} does not match its key or hash; recomputing")
+        return None
+    return entry["features"]
+
+
+def cached_features(
+    key: dict,
+    compute: Callable[[], torch.Tensor],
+    cache_root: str | os.PathLike | None = None,
+) -> torch.Tensor:
+    """Features for ``key``: loaded from the cache, or ``compute()``-d and stored.
+
+    ``cache_root`` replaces the i2ibench cache root (``$I2IBENCH_CACHE``); entries live in its
+    ``features/`` folder.
+    """
+    canonical = _canonical(key)
+    path = cache_entry_path(key, cache_root)
+    cached = _load_entry(path, canonical)
+    if cached is not None:
+        return cached
+    feats = compute()
+    if not isinstance(feats, torch.Tensor):
+        raise I2IError(f"feature computation returned {type(feats).__name__}, expected a tensor")
+    feats = feats.detach().cpu()
+    entry = {"format": FORMAT_VERSION, "key": canonical, "features": feats,
+             "features_sha256": fingerprint_tensor(feats)}
+    torch_save(entry, path)
+    write_json(path.with_suffix(".json"), key)
+    return feats
