@@ -141,7 +141,7 @@ class _ProjectionFeatures:
 def test_score_folders_matches_metrics_on_same_features(tmp_path):
     import torch
 
-    from i2ibench.evaluation.harness import read_folder_images, score_folders
+    from i2ibench.evaluation.folders import read_folder_images, score_folders
     from i2ibench.metrics.fid import fid
     from i2ibench.metrics.prdc import density_coverage
 

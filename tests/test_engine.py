@@ -21,7 +21,7 @@ from PIL import Image
 
 import engine_toys
 from engine_toys import TOY, ToyDataset, ToyMethod, all_tensors, toy_config
-from i2ibench.train import engine
+from i2ibench.train import batches, engine
 from i2ibench.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from i2ibench.errors import I2IError, TrainingError
 from i2ibench.method import DataInfo
@@ -143,12 +143,12 @@ def test_periodic_evaluation_runs_between_steps_without_changing_training(tmp_pa
 
 def test_labelled_subset_is_a_fixed_fraction_of_every_domain():
     labels = torch.arange(40) % 4
-    mask = engine.labelled_subset(labels, 0.2, seed=3)
+    mask = batches.labelled_subset(labels, 0.2, seed=3)
     assert mask.dtype == torch.bool and mask.sum() == 8
     assert torch.bincount(labels[mask], minlength=4).tolist() == [2, 2, 2, 2]
-    assert torch.equal(mask, engine.labelled_subset(labels, 0.2, seed=3))
-    assert not torch.equal(mask, engine.labelled_subset(labels, 0.2, seed=4))
-    assert engine.labelled_subset(labels, 0.0, seed=3) is None
+    assert torch.equal(mask, batches.labelled_subset(labels, 0.2, seed=3))
+    assert not torch.equal(mask, batches.labelled_subset(labels, 0.2, seed=4))
+    assert batches.labelled_subset(labels, 0.0, seed=3) is None
 
 
 def test_batches_hold_the_sampled_images_labels_and_labelled_mask():
@@ -157,7 +157,7 @@ def test_batches_hold_the_sampled_images_labels_and_labelled_mask():
     from i2ibench.data.samplers import TrainSampler
 
     sampler = TrainSampler(ds.labels, 4, seed=0)
-    (step, batch), = list(engine.iterate_batches(ds, sampler, 7, 8, 0, labelled=mask))
+    (step, batch), = list(batches.iterate_batches(ds, sampler, 7, 8, 0, labelled=mask))
     src, ref, ref2, y_ref = sampler.indices(7)
     assert step == 7 and torch.equal(batch.labelled, mask[src])
     assert torch.equal(batch.x_src, ds.pixels[src]) and torch.equal(batch.x_ref, ds.pixels[ref])

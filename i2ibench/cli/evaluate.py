@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         if real is not None or fake is not None:
             if real is None or fake is None or path is not None:
                 raise ConfigError("score two folders with both --real DIR and --fake DIR (and no run directory)")
-            from i2ibench.evaluation.harness import score_folders
+            from i2ibench.evaluation.folders import score_folders
 
             if device is None:
                 import torch
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         if path is None:
             raise ConfigError("give a run directory or checkpoint to evaluate, or --real DIR --fake DIR")
         from i2ibench.config import parse_set_args
-        from i2ibench.evaluation.harness import evaluate_run
+        from i2ibench.evaluation.runs import evaluate_run
 
         checkpoint = None
         run_dir = path

@@ -35,7 +35,8 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
          progress: bool) -> None:
     from i2ibench.train import distributed
     from i2ibench.config import build_run_config, load_overrides_file, parse_set_args
-    from i2ibench.train.engine import resolve_out_dir, train
+    from i2ibench.train.engine import train
+    from i2ibench.train.rundir import resolve_out_dir
 
     overrides: dict = {}
     if config is not None:
@@ -64,7 +65,7 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
 
 
 def _evaluate(out_dir: Path) -> None:
-    from i2ibench.evaluation.harness import evaluate_run
+    from i2ibench.evaluation.runs import evaluate_run
 
     # Every rank takes part: evaluators gather features across ranks; only rank 0 writes.
     evaluate_run(out_dir)

@@ -11,270 +11,32 @@ besides the training step itself (sampling grids, logging) moves a global genera
 run killed at any moment and resumed ends with the same weights, bit for bit, as the run
 never stopped.
 
-Run directory (only rank 0 writes):
-
-    config.yaml                  resolved RunConfig
-    checkpoints/ckpt_<step>.pt   the ``keep_ckpts`` newest
-    samples/{latent,reference}_<step>.png
-    tb/                          TensorBoard scalars
-    train_log.jsonl              one row per ``log_every`` steps: step, losses, it/s
+The run directory's layout and resume rules are in ``i2ibench.train.rundir``; only rank 0 writes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
-import yaml
 
-from i2ibench.train import distributed as dist_utils
-from i2ibench.train.checkpoint import checkpoint_dir, checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from i2ibench.config import RunConfig, dump, flatten, to_dict
-from i2ibench.errors import ConfigError, DataError, I2IError, TrainingError
-from i2ibench.fileio import write_text
-from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.config import RunConfig, dump, to_dict
+from i2ibench.data.catalog import create_dataset
+from i2ibench.data.samplers import TrainSampler
+from i2ibench.errors import DataError, TrainingError
+from i2ibench.method import DataInfo, Method
 from i2ibench.registry import create_method
-from i2ibench.train.sample_grid import SampleInputs, pick_sample_inputs, save_sample_grids
 from i2ibench.seeding import get_rng_states, preserved_rng, seed_everything, set_rng_states
-
-CONFIG_FILE = "config.yaml"
-LOG_FILE = "train_log.jsonl"
-SAMPLES_DIR = "samples"
-TB_DIR = "tb"
-
-# Config keys that may change between a run and its resumption without changing what is
-# trained: bookkeeping, where the data is, and the evaluation protocol. ``total_iters`` may
-# grow to extend a finished run.
-RESUME_FREE_KEYS = (
-    "train.total_iters", "train.log_every", "train.sample_every", "train.ckpt_every",
-    "train.keep_ckpts", "train.eval_every", "train.num_workers", "train.device",
-    "train.channels_last", "data_root",
-)
-RESUME_FREE_PREFIXES = ("eval.",)
-
-
-# --------------------------------------------------------------------------- setup helpers
-
-def select_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA (GPU ``local_rank``) if available, else CPU."""
-    if preference == "auto":
-        preference = "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("train.device=cuda but no CUDA device is available; use auto or cpu")
-        return torch.device("cuda", local_rank)
-    if preference == "cpu":
-        return torch.device("cpu")
-    raise ConfigError(f"train.device must be auto, cpu or cuda, got '{preference}'")
-
-
-def _device_type(preference: str) -> str:
-    if preference == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return preference
-
-
-def _check_precision(precision: str) -> None:
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"train.precision must be fp32 or bf16, got '{precision}'")
-
-
-def _normalised(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    # Through YAML and back, so a fresh config compares equal to its dumped copy.
-    return flatten(yaml.safe_load(yaml.safe_dump(cfg_dict, sort_keys=False)))
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for every training-relevant key that differs."""
-    a, b = _normalised(old), _normalised(new)
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if key in RESUME_FREE_KEYS or key.startswith(RESUME_FREE_PREFIXES):
-            continue
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            diffs.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
-    return diffs
-
-
-def check_resumable(out_dir: Path, cfg: RunConfig) -> None:
-    """Refuse to continue a run directory that holds a run with other training settings."""
-    path = out_dir / CONFIG_FILE
-    if not path.is_file():
-        return
-    try:
-        old = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise I2IError(f"{path} is not readable YAML; pass --no-resume to start the run over") from None
-    diffs = config_differences(old, to_dict(cfg))
-    if diffs:
-        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-        raise I2IError(f"{out_dir} holds a run with other training settings ({shown}); "
-                       f"pass another --out, or --no-resume to start it over")
-
-
-def clear_run_outputs(out_dir: Path) -> None:
-    """Remove the files a previous run wrote here (only i2ibench's own names)."""
-    for _, p in list_checkpoints(out_dir):
-        p.unlink(missing_ok=True)
-    for p in (out_dir / SAMPLES_DIR).glob("*.png"):
-        p.unlink(missing_ok=True)
-    for p in (out_dir / TB_DIR).glob("events.out.tfevents.*"):
-        p.unlink(missing_ok=True)
-    (out_dir / LOG_FILE).unlink(missing_ok=True)
-
-
-def _truncate_log(path: Path, keep_until_step: int) -> None:
-    """Drop log rows written after the checkpoint we resume from (they will be re-run)."""
-    if not path.is_file():
-        return
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= keep_until_step:
-                rows.append(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    write_text(path, "".join(r + "\n" for r in rows))
-
-
-# --------------------------------------------------------------------------- batches
-
-class _StepIndexLists(torch.utils.data.Sampler):
-    """For a DataLoader: the concatenated (src, ref, ref2) indices of each step."""
-
-    def __init__(self, sampler: Any, start: int, stop: int):
-        self.sampler, self.start, self.stop = sampler, start, stop
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for step in range(self.start, self.stop):
-            src, ref, ref2, _ = self.sampler.indices(step)
-            yield torch.cat([src, ref, ref2]).tolist()
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-
-def _stack_images(items: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
-    return torch.stack([img for img, _ in items])
-
-
-def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_workers: int,
-                    pin_memory: bool = False, labelled: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
-    """``(step, Batch)`` for steps ``start..stop-1`` (CPU tensors).
-
-    With ``num_workers`` > 0 images are decoded by DataLoader workers over a per-step batch
-    sampler (folder datasets), else by ``dataset.images`` in this process. Either way the
-    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask [N]
-    (semi-supervised methods) that becomes ``Batch.labelled``.
-    """
-    labels = torch.as_tensor(dataset.labels)
-    if num_workers > 0:
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=_StepIndexLists(sampler, start, stop), num_workers=num_workers,
-            collate_fn=_stack_images, pin_memory=pin_memory,
-            # Its own generator: creating the loader iterator must not draw from the global one.
-            generator=torch.Generator().manual_seed(0))
-        images: Iterator[torch.Tensor] = iter(loader)
-    else:
-        images = (dataset.images(torch.cat(sampler.indices(s)[:3])) for s in range(start, stop))
-    for step, x in zip(range(start, stop), images):
-        src, ref, ref2, y_ref = sampler.indices(step)
-        n, m = len(src), len(ref)
-        yield step, Batch(x_src=x[:n], y_src=labels[src], x_ref=x[n:n + m], x_ref2=x[n + m:],
-                          y_ref=torch.as_tensor(y_ref), labelled=None if labelled is None else labelled[src])
-
-
-def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor | None:
-    """Bool mask [N] of the images whose label a semi-supervised method may use (``None`` for 0).
-
-    A fixed ``fraction`` of every domain, drawn once from ``seed`` (the same on every rank and
-    on resume), as in TUNIT's semi-supervised setting. Methods ask for it through a
-    ``labelled_fraction`` field in their config.
-    """
-    if fraction <= 0:
-        return None
-    labels = torch.as_tensor(labels)
-    mask = torch.zeros(labels.shape[0], dtype=torch.bool)
-    g = torch.Generator().manual_seed(seed)
-    for d in range(labels.shape[1] if labels.dim() == 2 else int(labels.max()) + 1):
-        members = (labels[:, d] > 0 if labels.dim() == 2 else labels == d).nonzero().flatten()
-        if len(members):
-            keep = max(1, round(fraction * len(members)))
-            mask[members[torch.randperm(len(members), generator=g)[:keep]]] = True
-    return mask
-
-
-def make_sampler(labels: torch.Tensor, batch_size: int, seed: int, balanced: bool) -> Any:
-    from i2ibench.data.samplers import TrainSampler
-
-    return TrainSampler(labels, batch_size, seed, balanced=balanced)
-
-
-# --------------------------------------------------------------------------- writers
-
-class _RunLog:
-    """Progress bar, TensorBoard and JSONL loss log (rank 0; silent elsewhere)."""
-
-    def __init__(self, out_dir: Path, start: int, stop: int, desc: str, active: bool, progress: bool):
-        self.active = active
-        self.bar = None
-        self.tb = None
-        self.jsonl = None
-        if not active:
-            return
-        if progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=stop, initial=start, desc=desc, dynamic_ncols=True, unit="it")
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.tb = SummaryWriter(str(out_dir / TB_DIR), purge_step=start if start > 0 else None)
-        log_path = out_dir / LOG_FILE
-        if start > 0:
-            _truncate_log(log_path, start)
-        else:
-            write_text(log_path, "")
-        # Append-only: one flushed line per log step; a kill can cut only the last line,
-        # which _truncate_log drops on resume.
-        self.jsonl = open(log_path, "a")
-        self.t_start = time.perf_counter()
-
-    def step(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def scalars(self, step: int, losses: dict[str, float], it_per_s: float) -> None:
-        if not self.active:
-            return
-        for k, v in losses.items():
-            self.tb.add_scalar(f"loss/{k}", v, step)
-        self.tb.add_scalar("speed/it_per_s", it_per_s, step)
-        row = {"step": step, **{k: round(v, 6) for k, v in losses.items()}, "it_per_s": round(it_per_s, 4),
-               "elapsed_s": round(time.perf_counter() - self.t_start, 2)}
-        self.jsonl.write(json.dumps(row) + "\n")
-        self.jsonl.flush()
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-
-    def note(self, text: str) -> None:
-        if not self.active:
-            return
-        if self.bar is not None:
-            self.bar.write(text)
-        else:
-            print(text, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.tb is not None:
-            self.tb.close()
-        if self.jsonl is not None:
-            self.jsonl.close()
+from i2ibench.train import distributed as dist_utils
+from i2ibench.train.batches import iterate_batches, labelled_subset
+from i2ibench.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from i2ibench.train.device import check_precision, device_type, select_device
+from i2ibench.train.rundir import CONFIG_FILE, SAMPLES_DIR, check_resumable, clear_run_outputs
+from i2ibench.train.runlog import RunLog
+from i2ibench.train.sample_grid import SampleInputs, pick_sample_inputs, save_sample_grids
 
 
 # --------------------------------------------------------------------------- the loop
@@ -295,8 +57,8 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     """
     out_dir = Path(out_dir)
     tc = cfg.train
-    _check_precision(tc.precision)
-    dinfo = dist_utils.init_distributed(_device_type(tc.device))
+    check_precision(tc.precision)
+    dinfo = dist_utils.init_distributed(device_type(tc.device))
     device = select_device(tc.device, dinfo.local_rank)
     main = dinfo.is_main
 
@@ -311,8 +73,6 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     dist_utils.barrier()
 
     if train_set is None:
-        from i2ibench.data.catalog import create_dataset
-
         train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
     elif sample_set is None:
         sample_set = train_set  # a caller's own data: no split to look up by name
@@ -349,9 +109,9 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
 
     stop = tc.total_iters if max_steps is None else min(tc.total_iters, max_steps)
     # Unsupervised methods must not see ground truth through class-balanced sampling.
-    sampler = make_sampler(labels, tc.batch_size, tc.seed + dinfo.rank,
+    sampler = TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank,
                            balanced=method.label_kind == "ground_truth")
-    log = _RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
+    log = RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
     if start > 0:
         log.note(f"resumed from {ckpt_path} (step {start})")
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
@@ -410,7 +170,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     return method
 
 
-def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val: Any, log: _RunLog) -> None:
+def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val: Any, log: RunLog) -> None:
     """Periodic evaluation (``train.eval_every``) on every rank; the evaluator writes on rank 0."""
     from i2ibench.evaluation.harness import evaluate
 
@@ -420,25 +180,9 @@ def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val:
 def _sample_inputs(cfg: RunConfig, method: Method, info: DataInfo, train_set: Any, sample_set: Any) -> SampleInputs:
     """Fixed grid inputs from the validation split (the train split if the dataset has none)."""
     if sample_set is None:
-        from i2ibench.data.catalog import create_dataset
-
         try:
             sample_set = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
         except DataError:
             sample_set = train_set
     latent_dim = getattr(method.mcfg, "latent_dim", None) if "latent" in method.modes else None
     return pick_sample_inputs(sample_set, info.num_domains, latent_dim, cfg.train.seed)
-
-
-def resolve_out_dir(cfg: RunConfig, out: str | Path | None) -> Path:
-    """``out``, or ``runs/<method>-<dataset>-<preset>-s<seed>``."""
-    if out is not None:
-        return Path(out)
-    from i2ibench.defaults import DEFAULT_RUNS_DIR
-
-    safe_dataset = cfg.dataset.replace("/", "_").replace(":", "_")
-    return DEFAULT_RUNS_DIR / f"{cfg.method}-{safe_dataset}-{cfg.preset}-s{cfg.train.seed}"
-
-
-__all__ = ["train", "select_device", "check_resumable", "config_differences", "iterate_batches",
-           "resolve_out_dir", "CONFIG_FILE", "LOG_FILE", "SAMPLES_DIR", "TB_DIR", "checkpoint_dir"]

@@ -1,0 +1,74 @@
+"""Training batches: the sampler's indices of each step, decoded into a ``Batch``."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+
+from i2ibench.method import Batch
+
+
+class _StepIndexLists(torch.utils.data.Sampler):
+    """For a DataLoader: the concatenated (src, ref, ref2) indices of each step."""
+
+    def __init__(self, sampler: Any, start: int, stop: int):
+        self.sampler, self.start, self.stop = sampler, start, stop
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.stop):
+            src, ref, ref2, _ = self.sampler.indices(step)
+            yield torch.cat([src, ref, ref2]).tolist()
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _stack_images(items: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
+    return torch.stack([img for img, _ in items])
+
+
+def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_workers: int,
+                    pin_memory: bool = False, labelled: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
+    """``(step, Batch)`` for steps ``start..stop-1`` (CPU tensors).
+
+    With ``num_workers`` > 0 images are decoded by DataLoader workers over a per-step batch
+    sampler (folder datasets), else by ``dataset.images`` in this process. Either way the
+    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask [N]
+    (semi-supervised methods) that becomes ``Batch.labelled``.
+    """
+    labels = torch.as_tensor(dataset.labels)
+    if num_workers > 0:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=_StepIndexLists(sampler, start, stop), num_workers=num_workers,
+            collate_fn=_stack_images, pin_memory=pin_memory,
+            # Its own generator: creating the loader iterator must not draw from the global one.
+            generator=torch.Generator().manual_seed(0))
+        images: Iterator[torch.Tensor] = iter(loader)
+    else:
+        images = (dataset.images(torch.cat(sampler.indices(s)[:3])) for s in range(start, stop))
+    for step, x in zip(range(start, stop), images):
+        src, ref, ref2, y_ref = sampler.indices(step)
+        n, m = len(src), len(ref)
+        yield step, Batch(x_src=x[:n], y_src=labels[src], x_ref=x[n:n + m], x_ref2=x[n + m:],
+                          y_ref=torch.as_tensor(y_ref), labelled=None if labelled is None else labelled[src])
+
+
+def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor | None:
+    """Bool mask [N] of the images whose label a semi-supervised method may use (``None`` for 0).
+
+    A fixed ``fraction`` of every domain, drawn once from ``seed`` (the same on every rank and
+    on resume), as in TUNIT's semi-supervised setting. Methods ask for it through a
+    ``labelled_fraction`` field in their config.
+    """
+    if fraction <= 0:
+        return None
+    labels = torch.as_tensor(labels)
+    mask = torch.zeros(labels.shape[0], dtype=torch.bool)
+    g = torch.Generator().manual_seed(seed)
+    for d in range(labels.shape[1] if labels.dim() == 2 else int(labels.max()) + 1):
+        members = (labels[:, d] > 0 if labels.dim() == 2 else labels == d).nonzero().flatten()
+        if len(members):
+            keep = max(1, round(fraction * len(members)))
+            mask[members[torch.randperm(len(members), generator=g)[:keep]]] = True
+    return mask
