@@ -22,6 +22,7 @@ import yaml
 
 from i2ibench.errors import ConfigError
 from i2ibench.fileio import write_text
+from i2ibench.names import PROTOCOLS
 from i2ibench.registry import suggest
 
 PRESETS = ("paper", "cpu", "smoke")
@@ -50,8 +51,10 @@ class TrainConfig:
 class EvalConfig:
     """The evaluation protocol; every field is recorded with the results."""
 
-    protocols: tuple[str, ...] = ("stargan2", "pooled")
-    modes: tuple[str, ...] = ("latent", "reference")
+    protocols: tuple[str, ...] = PROTOCOLS  # pairwise (StarGAN v2), pooled (TUNIT, LANIT)
+    # Empty: the method's own modes, plus not-applicable rows for the style modes (latent,
+    # reference) a style method lacks, so that tables line methods up by mode.
+    modes: tuple[str, ...] = ()
     max_src_per_domain: int = 0     # validation images per source domain; 0 = all
     outs_per_input: int = 10        # StarGAN v2: 10 outputs per input (LPIPS over their 45 pairs)
     max_real_per_domain: int = 0    # real images per target for FID; 0 = all
@@ -62,6 +65,7 @@ class EvalConfig:
     feature_precision: str = "fp32"  # fp32 | bf16 (fast mode; its FID shift is benchmarked)
     lpips: bool = True
     style_plot_per_domain: int = 100  # images per domain in the style-code t-SNE (methods with style_codes); 0 = none
+    labels: bool = True             # score the labels a method trains with against ground truth
     enabled: bool = True            # evaluate at the end of `i2ibench run`
 
 

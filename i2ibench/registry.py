@@ -26,8 +26,8 @@ T = TypeVar("T")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 METHOD_ENTRY_POINT_GROUP = "i2ibench.methods"
-# Built-in methods: imported on first look-up, like entry points, so that infrastructure
-# never imports a method at import time.
+# Built-in methods: imported by name on first look-up, as entry points are, so that no
+# infrastructure module imports a method.
 BUILTIN_METHOD_MODULES = (
     "i2ibench.methods.stargan2",
     "i2ibench.methods.tunit",
@@ -77,6 +77,11 @@ class Registry(Generic[T]):
         self._ensure_discovered()
         return sorted(self._entries)
 
+    def in_order(self) -> list[str]:
+        """Every name, in registration order."""
+        self._ensure_discovered()
+        return list(self._entries)
+
     def list(self, pattern: str = "*") -> list[str]:
         return [n for n in self.names() if fnmatch.fnmatch(n, pattern)]
 
@@ -122,7 +127,7 @@ def register_dataset(name: str):
 
 
 def register_metric(name: str):
-    """Decorator on a metric function or class."""
+    """Register a ``MetricSpec`` (``i2ibench.metrics.registry``) under its key."""
     return METRICS.register(name)
 
 

@@ -46,13 +46,15 @@ import torch.nn.functional as F
 
 from i2ibench.config import RunConfig
 from i2ibench.data.catalog import get_spec
+from i2ibench.data.prompts import PromptSet, custom_prompt_set, match_classes, prompt_set_for
 from i2ibench.errors import ConfigError, I2IError, TrainingError
-from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
-from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.methods.stargan2 import StarGAN2Config, build_backbone
+from i2ibench.method import Batch, DataInfo, LabelView, Method
 from i2ibench.methods.lanit_prompt_learner import PromptLearner, similarities
-from i2ibench.vlm.prompts import PromptSet, custom_prompt_set, match_classes, prompt_set_for
+from i2ibench.methods.stargan2 import StarGAN2Config
+from i2ibench.names import CLIP_MULTI_HOT, LABELS, LABELS_INITIAL, LATENT, REFERENCE
+from i2ibench.nets.stargan2 import build_backbone
 from i2ibench.registry import register_method
+from i2ibench.train.losses import d_loss, g_loss, linear_decay
 
 LABEL_MODES = ("adaptive", "topk", "threshold")
 # The offline datasets the stand-in VLM was pre-trained for (on data disjoint from their
@@ -208,8 +210,8 @@ def resolve_prompt_set(m: LANITConfig, info: DataInfo) -> PromptSet:
 class LANIT(Method):
     Config = LANITConfig
     presets = PRESETS
-    modes = ("latent", "reference")
-    label_kind = "clip_multi_hot"
+    modes = (LATENT, REFERENCE)
+    label_kind = CLIP_MULTI_HOT
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu", vlm=None):
         super().__init__(cfg, info, device)
@@ -243,27 +245,51 @@ class LANIT(Method):
             self._initial_text = tuple(t.detach() for t in self.nets["prompt_learner"](self.vlm))
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    # ----------------------------------------------------------------- properties
+    # ----------------------------------------------------------------- domains (words) and classes
     @property
     def domain_words(self) -> list[str]:
         return list(self.prompt_set.words)
 
     @property
-    def num_text_domains(self) -> int:
+    def num_domains(self) -> int:
+        """N, the text domains (candidate words); not necessarily the dataset's K classes."""
         return self.prompt_set.num_domains
 
-    def text_domain_of_class(self, class_index: int) -> int | None:
-        """The text domain naming dataset class ``class_index`` (identity when the word list is the classes)."""
-        return self.prompt_set.text_domain_of_class(class_index)
+    def domain_of_class(self, k: int) -> int | None:
+        """The text domain whose word names dataset class ``k`` (first match), else ``None``."""
+        return self.prompt_set.text_domain_of_class(k)
 
-    def text_targets(self, class_targets: torch.Tensor) -> torch.Tensor:
-        """Map ground-truth class indices to text-domain indices; ConfigError for a class no word names."""
-        mapped = [self.text_domain_of_class(int(k)) for k in class_targets.tolist()]
-        if any(d is None for d in mapped):
-            bad = sorted({int(k) for k, d in zip(class_targets.tolist(), mapped) if d is None})
-            names = ", ".join(self.info.domains[k] for k in bad)
-            raise ConfigError(f"no candidate domain word names the class(es) {names}; words: {', '.join(self.domain_words)}")
-        return torch.tensor(mapped, dtype=torch.long, device=class_targets.device)
+    def serves(self, src: int, trg: int, mode: str) -> bool:
+        """Latent-guided translation needs a word for the target class. Reference-guided
+        translation with ``ref_label="reference"`` (the official evaluation) takes the domain
+        from the reference's own pseudo label, so it serves every target class."""
+        if src == trg or mode not in self.modes:
+            return False
+        if mode == REFERENCE and self.mcfg.ref_label == "reference":
+            return True
+        return self.domain_of_class(trg) is not None
+
+    def labels_to_classes(self, per_domain: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+        """Labels or scores ``[n, N]`` over the words -> ``[n, K]`` over the dataset's classes.
+
+        A class takes the maximum over the words that name it (active iff one of them is); a
+        class no word names gets ``fill`` (0 for labels, -inf for scores). Identity when the
+        words are the classes in label order (the default word list).
+        """
+        k = len(self.info.domains)
+        out = per_domain.new_full((per_domain.size(0), k), fill)
+        for d, c in enumerate(self.prompt_set.word_classes):
+            if c is not None:
+                out[:, c] = torch.maximum(out[:, c], per_domain[:, d])
+        return out
+
+    def label_views(self) -> list[LabelView]:
+        """After training (EMA learned prompts) and before prompt learning (the written prompts)."""
+        return [LabelView(LABELS, self.domain_labels, self.domain_scores),
+                LabelView(LABELS_INITIAL, self.initial_domain_labels, self.initial_domain_scores)]
+
+    def frozen_models(self) -> dict[str, str]:
+        return {"vlm": self.vlm_name}
 
     def to(self, device=None, memory_format=None) -> "LANIT":
         super().to(device, memory_format)
@@ -317,25 +343,7 @@ class LANIT(Method):
         """``domain_scores`` from the written prompts (top-1 before prompt learning)."""
         return self.domain_scores(x, "initial")
 
-    def to_classes(self, per_word: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
-        """Labels or scores ``[n, N]`` over the words -> ``[n, K]`` over the dataset's classes.
-
-        A class takes the maximum over the words that name it (active iff one of them is); a
-        class no word names gets ``fill`` (0 for labels, -inf for scores). Identity when the
-        words are the classes in label order (the default word list).
-        """
-        k = len(self.info.domains)
-        out = per_word.new_full((per_word.size(0), k), fill)
-        for d, c in enumerate(self.prompt_set.word_classes):
-            if c is not None:
-                out[:, c] = torch.maximum(out[:, c], per_word[:, d])
-        return out
-
     # ----------------------------------------------------------------- training
-    def _trainable(self, *names: str) -> None:
-        for name, net in self.nets.items():
-            net.requires_grad_(name in names)
-
     @staticmethod
     def _without_slack(x: torch.Tensor, y: torch.Tensor, sim: torch.Tensor):
         """The non-slack images and labels; if all are slack, all of them with their best domain."""
@@ -355,29 +363,6 @@ class LANIT(Method):
         k = min(x_src.size(0), x_ref.size(0))
         return x_src[:k], y_org[:k], x_ref[:k], y_trg[:k], float(fb_src or fb_ref)
 
-    def _d_loss(self, x_real, y_org, y_trg, s_trg):
-        D, G = self.nets["discriminator"], self.nets["generator"]
-        x_real = x_real.detach().requires_grad_(True)
-        out = D.all_logits(x_real)
-        loss_real = adv_loss(out, True, weight=y_org)
-        loss_reg = r1_penalty(out * y_org, x_real)  # gradient of the active domains' logits
-        with torch.no_grad():
-            x_fake = G(x_real, s_trg)
-        loss_fake = adv_loss(D.all_logits(x_fake), False, weight=y_trg)
-        loss = loss_real + loss_fake + self.mcfg.lambda_reg * loss_reg
-        return loss, {"real": loss_real, "fake": loss_fake, "reg": loss_reg}
-
-    def _g_common(self, x_real, y_org, y_trg, s_trg):
-        """Adversarial, style reconstruction and cycle terms of one generator branch."""
-        G, E, D = self.nets["generator"], self.nets["style_encoder"], self.nets["discriminator"]
-        x_fake = G(x_real, s_trg)
-        parts = {
-            "adv": adv_loss(D.all_logits(x_fake), True, weight=y_trg),
-            "sty": l1(E(x_fake, y_trg), s_trg),
-            "cyc": l1(G(x_fake, E(x_real, y_org)), x_real),
-        }
-        return x_fake, parts
-
     def _domain_reg(self, x_fake, z, y_trg, learn_prompts: bool):
         """Domain regularisation of the latent branch's output (gradients to G, F and, in step 2, the prompts)."""
         y_inv, idx = flip_one_active(y_trg)
@@ -395,7 +380,7 @@ class LANIT(Method):
         try:
             return self._iteration(batch, step)
         finally:  # every net trainable again, even after a failure
-            self._trainable(*self.nets.keys())
+            self.set_trainable(*self.nets.keys())
 
     def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
         m: LANITConfig = self.mcfg
@@ -413,24 +398,23 @@ class LANIT(Method):
         lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
         z1 = torch.randn(n, m.latent_dim, device=self.device)
         z2 = torch.randn(n, m.latent_dim, device=self.device)
+        G, D = self.nets["generator"], self.nets["discriminator"]
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
 
-        self._trainable("discriminator")
+        self.set_trainable("discriminator")
         with torch.no_grad():
             s_lat, s_ref = F_(z1, y_trg), E(x_ref, y_trg)
         for branch, s in (("latent", s_lat), ("ref", s_ref)):
-            loss, parts = self._d_loss(x_real, y_org, y_trg, s)
+            loss, parts = d_loss(G, D, x_real, y_org, y_trg, s, m.lambda_reg)
             self.optimize(loss, ["discriminator"])
             logs.update({f"D/{branch}_{k}": v for k, v in parts.items()})
 
         g_nets = ["generator", "mapping_network", "style_encoder"] + (["prompt_learner"] if learn_prompts else [])
-        self._trainable(*g_nets)
-        s1 = F_(z1, y_trg)
-        x_fake, parts = self._g_common(x_real, y_org, y_trg, s1)
+        self.set_trainable(*g_nets)
         with torch.no_grad():
-            x_fake2 = self.nets["generator"](x_real, F_(z2, y_trg))
-        parts["ds"] = l1(x_fake, x_fake2)
-        loss = parts["adv"] + m.lambda_sty * parts["sty"] - lambda_ds * parts["ds"] + m.lambda_cyc * parts["cyc"]
+            s2 = F_(z2, y_trg)
+        weights = dict(lambda_sty=m.lambda_sty, lambda_ds=lambda_ds, lambda_cyc=m.lambda_cyc)
+        loss, parts, x_fake = g_loss(G, E, D, x_real, y_org, y_trg, F_(z1, y_trg), s2, **weights)
         if use_dr:
             parts["dr"] = self._domain_reg(x_fake, z1, y_trg, learn_prompts)
             loss = loss + m.lambda_dr * parts["dr"]
@@ -439,17 +423,15 @@ class LANIT(Method):
             self._text_cache.pop("live", None)
         logs.update({f"G/latent_{k}": v for k, v in parts.items()})
 
-        self._trainable("generator")
-        _, parts = self._g_common(x_real, y_org, y_trg, E(x_ref, y_trg))
-        loss = parts["adv"] + m.lambda_sty * parts["sty"] + m.lambda_cyc * parts["cyc"]
+        self.set_trainable("generator")  # official: no diversity term in the reference branch
+        loss, parts, _ = g_loss(G, E, D, x_real, y_org, y_trg, E(x_ref, y_trg), None, **weights)
         self.optimize(loss, ["generator"])
         logs.update({f"G/ref_{k}": v for k, v in parts.items()})
 
         self.update_ema(m.ema_beta)
         if learn_prompts:  # with fixed prompts the EMA prompts stay equal to them: keep the cache
             self._text_cache.pop("ema", None)
-        values = torch.stack([torch.as_tensor(v).detach().float().cpu() for v in logs.values()]).tolist()
-        out = dict(zip(logs.keys(), values))
+        out = self.loss_values(logs)
         out.update({"G/lambda_ds": lambda_ds, "P/learning": float(learn_prompts)})
         return out
 

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2ibench.data.prompts import split_template
 from i2ibench.errors import ConfigError
-from i2ibench.vlm.prompts import split_template
 
 
 class TextVLM(Protocol):

@@ -21,19 +21,16 @@ runs without the masked high-pass skips.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
-from torch import nn
 
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
-from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.nets.stargan2 import Discriminator, Generator, MappingNetwork, StyleEncoder, init_weights
+from i2ibench.names import GROUND_TRUTH, LATENT, REFERENCE
+from i2ibench.nets.stargan2 import build_backbone
 from i2ibench.registry import register_method
-
-MaskFn = Callable[[torch.Tensor], Sequence[torch.Tensor]]
+from i2ibench.train.losses import MaskFn, d_loss, g_loss, linear_decay
 
 
 @dataclass
@@ -91,63 +88,14 @@ PRESETS = {
 }
 
 
-def build_backbone(cfg: StarGAN2Config, img_size: int, num_domains: int) -> nn.ModuleDict:
-    """The four StarGAN v2 nets, He-initialised, keyed by their official names."""
-    dim_in = cfg.dim_in or None
-    nets = nn.ModuleDict({
-        "generator": Generator(img_size, cfg.style_dim, cfg.max_conv_dim, cfg.w_hpf, dim_in),
-        "mapping_network": MappingNetwork(cfg.latent_dim, cfg.style_dim, num_domains, cfg.mapping_hidden,
-                                          cfg.num_shared_mapping_layers, cfg.num_head_mapping_layers),
-        "style_encoder": StyleEncoder(img_size, cfg.style_dim, num_domains, cfg.max_conv_dim, dim_in),
-        "discriminator": Discriminator(img_size, num_domains, cfg.max_conv_dim, dim_in),
-    })
-    init_weights(nets)
-    return nets
-
-
-# --------------------------------------------------------------------------- losses
-
-def d_loss(nets: nn.ModuleDict, x_real: torch.Tensor, y_org: torch.Tensor, y_trg: torch.Tensor,
-           s_trg: torch.Tensor, lambda_reg: float, masks=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Discriminator loss: real images of ``y_org`` vs fakes of ``y_trg`` made with style ``s_trg``, + R1."""
-    x_real = x_real.detach().requires_grad_(True)
-    out = nets["discriminator"](x_real, y_org)
-    loss_real = adv_loss(out, True)
-    loss_reg = r1_penalty(out, x_real)
-    with torch.no_grad():
-        x_fake = nets["generator"](x_real, s_trg, masks)
-    loss_fake = adv_loss(nets["discriminator"](x_fake, y_trg), False)
-    loss = loss_real + loss_fake + lambda_reg * loss_reg
-    return loss, {"real": loss_real, "fake": loss_fake, "reg": loss_reg}
-
-
-def g_loss(nets: nn.ModuleDict, x_real: torch.Tensor, y_org: torch.Tensor, y_trg: torch.Tensor,
-           s_trg: torch.Tensor, s_trg2: torch.Tensor, cfg: StarGAN2Config, lambda_ds: float,
-           masks=None, mask_fn: MaskFn | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Generator loss for one branch: ``s_trg``/``s_trg2`` are two styles of domain ``y_trg``
-    (two latent codes or two references); ``s_trg2`` only enters the diversity term."""
-    G, E = nets["generator"], nets["style_encoder"]
-    x_fake = G(x_real, s_trg, masks)
-    loss_adv = adv_loss(nets["discriminator"](x_fake, y_trg), True)
-    loss_sty = l1(E(x_fake, y_trg), s_trg)
-    with torch.no_grad():  # the second output is a constant of the diversity term
-        x_fake2 = G(x_real, s_trg2, masks)
-    loss_ds = l1(x_fake, x_fake2)
-    masks_fake = mask_fn(x_fake) if mask_fn is not None else None
-    x_rec = G(x_fake, E(x_real, y_org), masks_fake)
-    loss_cyc = l1(x_rec, x_real)
-    loss = loss_adv + cfg.lambda_sty * loss_sty - lambda_ds * loss_ds + cfg.lambda_cyc * loss_cyc
-    return loss, {"adv": loss_adv, "sty": loss_sty, "ds": loss_ds, "cyc": loss_cyc}
-
-
 # --------------------------------------------------------------------------- method
 
 @register_method("stargan2")
 class StarGAN2(Method):
     Config = StarGAN2Config
     presets = PRESETS
-    modes = ("latent", "reference")
-    label_kind = "ground_truth"
+    modes = (LATENT, REFERENCE)
+    label_kind = GROUND_TRUTH
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         super().__init__(cfg, info, device)
@@ -166,17 +114,12 @@ class StarGAN2(Method):
                                                  weight_decay=m.weight_decay)
         self.mask_fn: MaskFn | None = None  # face masks for w_hpf > 0 (needs a FAN; see module doc)
 
-    def _trainable(self, *names: str) -> None:
-        """Let only ``names`` accumulate parameter gradients (saves the backward work of the others)."""
-        for name, net in self.nets.items():
-            net.requires_grad_(name in names)
-
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration; ``step`` is the 0-based index of this iteration (drives the ds decay)."""
         try:
             return self._iteration(batch, step)
         finally:
-            self._trainable(*self.nets.keys())
+            self.set_trainable(*self.nets.keys())
 
     def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
         m: StarGAN2Config = self.mcfg
@@ -191,38 +134,39 @@ class StarGAN2(Method):
         z2 = torch.randn(n, m.latent_dim, device=self.device)
         lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
         masks = self.mask_fn(x_real) if self.mask_fn is not None else None
+        G, D = self.nets["generator"], self.nets["discriminator"]
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
         logs: dict[str, torch.Tensor] = {}
 
-        self._trainable("discriminator")
+        self.set_trainable("discriminator")
         with torch.no_grad():
             s_lat, s_ref = F_(z1, y_lat), E(x_ref, y_trg)
-        loss, parts = d_loss(self.nets, x_real, y_org, y_lat, s_lat, m.lambda_reg, masks)
+        loss, parts = d_loss(G, D, x_real, y_org, y_lat, s_lat, m.lambda_reg, masks)
         self.optimize(loss, ["discriminator"])
         logs.update({f"D/latent_{k}": v for k, v in parts.items()})
-        loss, parts = d_loss(self.nets, x_real, y_org, y_trg, s_ref, m.lambda_reg, masks)
+        loss, parts = d_loss(G, D, x_real, y_org, y_trg, s_ref, m.lambda_reg, masks)
         self.optimize(loss, ["discriminator"])
         logs.update({f"D/ref_{k}": v for k, v in parts.items()})
 
-        self._trainable("generator", "mapping_network", "style_encoder")
+        self.set_trainable("generator", "mapping_network", "style_encoder")
         with torch.no_grad():
             s_lat2 = F_(z2, y_lat)
-        loss, parts = g_loss(self.nets, x_real, y_org, y_lat, F_(z1, y_lat), s_lat2, m, lambda_ds,
-                             masks, self.mask_fn)
+        weights = dict(lambda_sty=m.lambda_sty, lambda_ds=lambda_ds, lambda_cyc=m.lambda_cyc)
+        loss, parts, _ = g_loss(G, E, D, x_real, y_org, y_lat, F_(z1, y_lat), s_lat2, **weights,
+                                masks=masks, mask_fn=self.mask_fn)
         self.optimize(loss, ["generator", "mapping_network", "style_encoder"])
         logs.update({f"G/latent_{k}": v for k, v in parts.items()})
 
-        self._trainable("generator")
+        self.set_trainable("generator")
         with torch.no_grad():
             s_ref2 = E(x_ref2, y_trg)
-        loss, parts = g_loss(self.nets, x_real, y_org, y_trg, E(x_ref, y_trg), s_ref2, m, lambda_ds,
-                             masks, self.mask_fn)
+        loss, parts, _ = g_loss(G, E, D, x_real, y_org, y_trg, E(x_ref, y_trg), s_ref2, **weights,
+                                masks=masks, mask_fn=self.mask_fn)
         self.optimize(loss, ["generator"])
         logs.update({f"G/ref_{k}": v for k, v in parts.items()})
 
         self.update_ema(m.ema_beta)
-        values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one sync
-        out = dict(zip(logs.keys(), values))
+        out = self.loss_values(logs)
         out["G/lambda_ds"] = lambda_ds
         return out
 

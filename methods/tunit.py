@@ -34,11 +34,12 @@ import torch.nn.functional as F
 
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError, I2IError, TrainingError
-from i2ibench.methods.tunit_guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
-from i2ibench.train.losses import l1, r1_penalty
 from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.methods.tunit_guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
+from i2ibench.names import CLUSTERS, REFERENCE
 from i2ibench.nets.stargan2 import Discriminator, Generator, init_weights
 from i2ibench.registry import register_method
+from i2ibench.train.losses import l1, r1_penalty
 
 
 @dataclass
@@ -157,8 +158,9 @@ def guiding_loss(logits: torch.Tensor, logits_aug: torch.Tensor, style: torch.Te
 class TUNIT(Method):
     Config = TUNITConfig
     presets = PRESETS
-    modes = ("reference",)  # no mapping network: latent-guided translation does not apply
-    label_kind = "clusters"
+    modes = (REFERENCE,)  # no mapping network: latent-guided translation does not apply
+    label_kind = CLUSTERS
+    has_style_codes = True
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         super().__init__(cfg, info, device)
@@ -194,10 +196,22 @@ class TUNIT(Method):
         self.queue.to(self.device)
         return self
 
-    def _trainable(self, *names: str) -> None:
-        """Let only ``names`` accumulate parameter gradients (saves the others' backward work)."""
-        for name, net in self.nets.items():
-            net.requires_grad_(name in names)
+    # ----------------------------------------------------------------- declared capabilities
+    @property
+    def num_domains(self) -> int:
+        """The guiding network's clusters (``model.num_clusters``, default the dataset's classes)."""
+        return self.num_clusters
+
+    @property
+    def labelled_fraction(self) -> float:
+        return float(self.mcfg.labelled_fraction)
+
+    def domain_of_class(self, k: int) -> int | None:
+        """Clusters are not classes: a translation's domain is always its reference's."""
+        return None
+
+    def serves(self, src: int, trg: int, mode: str) -> bool:
+        return src != trg and mode == REFERENCE
 
     @torch.no_grad()
     def _ema_style(self, x: torch.Tensor) -> torch.Tensor:
@@ -231,7 +245,7 @@ class TUNIT(Method):
         logs: dict[str, torch.Tensor] = {}
 
         # 1. guiding network alone (IIC + MoCo)
-        self._trainable("guiding")
+        self.set_trainable("guiding")
         x_aug = augment(x, m.augment)
         key = self._ema_style(x_aug)
         first_keys = len(self.queue) == 0
@@ -258,7 +272,7 @@ class TUNIT(Method):
                 y_ref, s_ref = y_org[perm], style[perm]
 
             # 2a. discriminator
-            self._trainable("discriminator")
+            self.set_trainable("discriminator")
             with torch.no_grad():
                 x_fake = G(x, s_ref)
             x_real = x.detach().requires_grad_(True)
@@ -269,7 +283,7 @@ class TUNIT(Method):
             logs.update({"D/adv": d_adv, "D/gp": d_gp})
 
             # 2b. generator and guiding network
-            self._trainable("generator", "guiding")
+            self.set_trainable("generator", "guiding")
             s_src = C.style(x)
             out = G(torch.cat([x, x]), torch.cat([s_src[perm], s_src]))
             x_fake, x_rec = out[:n], out[n:]
@@ -279,7 +293,7 @@ class TUNIT(Method):
             g_vec = contrastive_loss(C.style(x_fake), s_ref_ema, self.queue.keys, m.temperature)
             self.optimize(m.w_adv * g_adv + m.w_rec * g_rec + m.w_vec * g_vec, ["generator", "guiding"])
             logs.update({"G/adv": g_adv, "G/rec": g_rec, "G/vec": g_vec})
-        self._trainable(*self.nets.keys())
+        self.set_trainable(*self.nets.keys())
 
         # 3. queue and moving averages
         if not first_keys:
@@ -290,8 +304,7 @@ class TUNIT(Method):
                 self.g_ema_started = True
             self.update_ema(m.ema_beta, ["generator"])
         self.update_ema(m.ema_beta, ["guiding"])
-        values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one sync
-        out_logs = dict(zip(logs.keys(), values))
+        out_logs = self.loss_values(logs)
         out_logs["joint"] = float(joint)
         return out_logs
 
@@ -302,12 +315,12 @@ class TUNIT(Method):
         return self.nets_ema["guiding"].style(x)
 
     @torch.no_grad()
-    def translate(self, x: torch.Tensor, target: torch.Tensor, *, z: torch.Tensor | None = None,
+    def translate(self, x: torch.Tensor, target: torch.Tensor | None, *, z: torch.Tensor | None = None,
                   ref: torch.Tensor | None = None) -> torch.Tensor:
-        """Reference-guided EMA translation of ``x`` with the style of ``ref`` (one per image).
+        """Reference-guided EMA translation of ``x`` ``[n, 3, S, S]`` with the style of ``ref`` (one per image).
 
-        The domain is the reference's own; ``target`` (the references' domain, for the
-        harness's bookkeeping) does not enter. Output clamped to [-1, 1].
+        The domain is the reference's own: ``target`` does not enter (the harness passes
+        ``None``). Output clamped to [-1, 1].
         """
         if z is not None:
             raise I2IError("tunit has no mapping network: latent-guided translation is not applicable; "

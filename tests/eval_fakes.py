@@ -7,6 +7,8 @@ import torch
 
 from i2ibench.config import EvalConfig, RunConfig, TrainConfig
 from i2ibench.evaluation.harness import evaluate
+from i2ibench.method import DataInfo, LabelView, Method
+from i2ibench.names import LABELS, LABELS_INITIAL
 
 S = 32  # image size of the toy data (LPIPS's AlexNet needs >= 31 px)
 
@@ -63,30 +65,54 @@ class PixelLPIPS(torch.nn.Module):
         return self.distance(self.features(a), self.features(b))
 
 
-class FakeMethod:
-    """Translation = a blend of the input with a target colour and the latent code / reference."""
+class FakeMethod(Method):
+    """Translation = a blend of the input with a target colour and the latent code / reference.
+
+    Optional hooks for label tests: ``scores_of`` (top-1 scores), ``initial_labels_of`` (a
+    second label view), ``to_classes`` (domains -> classes) and ``domain_of`` (class -> domain).
+    """
 
     name = "fake"
+    Config = SimpleNamespace
 
-    def __init__(self, modes=("latent", "reference"), label_kind="ground_truth", labels_of=None):
+    def __init__(self, modes=("latent", "reference"), label_kind="ground_truth", labels_of=None, *,
+                 scores_of=None, initial_labels_of=None, to_classes=None, domain_of=None, k=3):
+        super().__init__(toy_cfg(), DataInfo("toy", [f"d{i}" for i in range(k)], S), "cpu")
         self.modes = tuple(modes)
         self.label_kind = label_kind
-        self.device = torch.device("cpu")
-        self.mcfg = SimpleNamespace(latent_dim=4)
         self.calls = []  # (mode, batch size, targets)
         self.inputs = []
         self.labels_of = labels_of
+        self.scores_of, self.initial_labels_of = scores_of, initial_labels_of
+        self.to_classes, self.domain_of = to_classes, domain_of
+
+    def training_step(self, batch, step):
+        raise TypeError("FakeMethod is for evaluation tests only")
 
     def translate(self, x, target, *, z=None, ref=None):
-        assert (z is None) != (ref is None)
-        self.calls.append(("latent" if z is not None else "reference", x.shape[0], target.clone()))
+        mode = "latent" if z is not None else "reference" if ref is not None else "deterministic"
+        self.calls.append((mode, x.shape[0], target.clone()))
         self.inputs.append(x.clone())
-        style = z.mean(1) if z is not None else ref.mean(dim=(1, 2, 3))
+        style = z.mean(1) if z is not None else ref.mean(dim=(1, 2, 3)) if ref is not None else 0.0
         shift = 0.3 * target.float() + 0.2 * style
         return torch.tanh(0.5 * x + shift[:, None, None, None])
 
     def domain_labels(self, x):
         return self.labels_of(x)
+
+    def domain_of_class(self, k):
+        return k if self.domain_of is None else self.domain_of[k]
+
+    def labels_to_classes(self, per_domain, fill=0.0):
+        return per_domain if self.to_classes is None else self.to_classes(per_domain, fill)
+
+    def label_views(self):
+        if self.label_kind == "ground_truth":
+            return []
+        views = [LabelView(LABELS, self.domain_labels, self.scores_of)]
+        if self.initial_labels_of is not None:
+            views.append(LabelView(LABELS_INITIAL, self.initial_labels_of))
+        return views
 
 
 def toy_cfg(**eval_kw):

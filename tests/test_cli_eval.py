@@ -174,10 +174,10 @@ def test_eval_two_folders_with_real_inception(tmp_path, monkeypatch, capsys):
 def smoke_run(tmp_path_factory):
     """A stargan2 run trained for the smoke preset's few steps on real fashion10."""
     from i2ibench.config import build_run_config
-    from i2ibench.data.catalog import get_spec
+    from i2ibench.data.catalog import available, get_spec
     from i2ibench.train.engine import train
 
-    if not get_spec("fashion10").available():
+    if not available(get_spec("fashion10")):
         pytest.skip("Fashion-MNIST files not installed (Debian package dataset-fashion-mnist)")
     run_dir = tmp_path_factory.mktemp("runs") / "sg2"
     cfg = build_run_config("stargan2", "fashion10", "smoke",
@@ -190,12 +190,12 @@ def smoke_run(tmp_path_factory):
 def test_eval_run_dir_and_checkpoint(smoke_run, monkeypatch, capsys):
     from i2ibench.train.checkpoint import latest_checkpoint
 
-    monkeypatch.setattr("i2ibench.features.inception.InceptionFeatures", _ProjectionFeatures)
+    monkeypatch.setattr("i2ibench.evaluation.harness.InceptionFeatures", _ProjectionFeatures)
     code, out, err = run_cli(monkeypatch, capsys, "eval", str(smoke_run), "--no-cache", "--set", "eval.nearest_k=3")
     assert code == 0, err
     df = R.load_records([smoke_run / "records.csv"])
     overall = df[df[R.SCOPE] == R.SCOPE_OVERALL]
-    assert set(overall[R.PROTOCOL]) == {"stargan2", "pooled"}
+    assert set(overall[R.PROTOCOL]) == {"pairwise", "pooled"}
     mfid = overall[overall[R.METRIC] == "mfid"]
     assert len(mfid) == 2 and mfid[R.VALUE].notna().all()
     assert set(df[R.ITERATIONS]) == {4.0} and set(df[R.METHOD]) == {"stargan2"}

@@ -16,7 +16,8 @@ import torch
 from PIL import Image, ImageFile
 
 from i2ibench.data.cmnist import PALETTE, PALETTE_NAMES, PALETTE_RGB, palette_assignment
-from i2ibench.data.catalog import (ANIMALFACES_SYNSETS, FASHION_CLASSES, DatasetSpec, create_dataset, get_spec)
+from i2ibench.data.catalog import (ANIMALFACES_SYNSETS, FASHION_CLASSES, DatasetSpec, available, create_dataset, get_spec,
+                                   locate)
 from i2ibench.errors import DataError
 from i2ibench.registry import UnknownNameError, list_datasets
 
@@ -62,7 +63,7 @@ def test_every_spec_is_complete(name):
 @pytest.mark.parametrize("name", list_datasets())
 def test_every_spec_missing_files_say_layout_and_domains(name, tmp_path):
     spec = get_spec(name)
-    assert not spec.available(tmp_path)
+    assert not available(spec, tmp_path)
     with pytest.raises(DataError) as e:
         create_dataset(name, "val", data_root=tmp_path)
     msg = one_line_error(e)
@@ -199,7 +200,7 @@ def test_cmnist_from_mnist_idx_files(tmp_path):
     write_idx(raw / "train-labels-idx1-ubyte.gz", np.arange(24) % 10)
     write_idx(raw / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (6, 28, 28)))
     write_idx(raw / "t10k-labels-idx1-ubyte.gz", np.arange(6) % 10)
-    assert get_spec("cmnist").locate(tmp_path) == raw
+    assert locate(get_spec("cmnist"), tmp_path) == raw
     train, val, held = (create_dataset("cmnist", s, img_size=28, data_root=tmp_path) for s in ("train", "val", "heldout"))
     assert (len(train), len(val), len(held)) == (44, 4, 12)  # 22 / 2 / 6 digits, each twice
     assert val.extras["digit"][:2].tolist() == [2, 3]  # training digits 22 and 23
@@ -246,7 +247,7 @@ def test_fashion10_download_fallback(tmp_path, monkeypatch, fail):
 
     calls = fake_torchvision_download(tmp_path, monkeypatch, fail)
     spec = dataclasses.replace(get_spec("fashion10"), system_dirs=())  # as on a machine without the Debian files
-    assert not spec.available()
+    assert not available(spec)
     assert calls == []  # looking never downloads
     if fail:
         with pytest.raises(DataError) as e:
@@ -256,7 +257,7 @@ def test_fashion10_download_fallback(tmp_path, monkeypatch, fail):
     else:
         ds = data_fashion.load(spec, "train", 28)
         assert ds.counts() == {c: 2 for c in FASHION_CLASSES}  # 502 per class, the last 500 are val
-        assert ds.root == tmp_path / "cache" / "fashion-mnist" / "FashionMNIST" / "raw" and spec.available()
+        assert ds.root == tmp_path / "cache" / "fashion-mnist" / "FashionMNIST" / "raw" and available(spec)
     assert [c[1:] for c in calls] == ([(True, True)] if fail else [(True, True), (False, True)])
 
 
@@ -282,7 +283,7 @@ def test_animalfaces10_folder_names_synset_or_readable(tmp_path):
     assert torch.allclose(x[:, 8, 8], expected, atol=1e-6)
     val = create_dataset("animalfaces10", "val", img_size=16, data_root=tmp_path)
     assert val.counts() == {d: 2 for d in domains}
-    assert get_spec("animalfaces10").locate(tmp_path) == tmp_path
+    assert locate(get_spec("animalfaces10"), tmp_path) == tmp_path
 
 
 def test_flat_layout_holds_out_last_images(tmp_path):
@@ -314,7 +315,7 @@ def test_custom_folder_dataset(tmp_path):
     ds = create_dataset(f"folder:{tmp_path}", "val", img_size=8)
     assert ds.domains == ["donkey", "horse", "zebra"] and ds.counts() == {"donkey": 2, "horse": 2, "zebra": 2}
     assert ds.images(range(6)).shape == (6, 3, 8, 8)
-    assert get_spec(f"folder:{tmp_path}").available()
+    assert available(get_spec(f"folder:{tmp_path}"))
 
 
 def test_twodomain_dataset(tmp_path):

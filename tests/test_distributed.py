@@ -93,9 +93,9 @@ def test_single_process_helpers_are_identities():
 
 def _fashion_available() -> bool:
     try:
-        from i2ibench.data.catalog import get_spec
+        from i2ibench.data.catalog import available, get_spec
 
-        return get_spec("fashion10").available()
+        return available(get_spec("fashion10"))
     except Exception:
         return False
 

@@ -107,7 +107,7 @@ from i2ibench.errors import ConfigError, TrainingError  # noqa: E402
 from i2ibench.method import Batch, DataInfo  # noqa: E402
 from i2ibench.methods.lanit import LANIT  # noqa: E402
 from i2ibench.methods.lanit_prompt_learner import PromptLearner  # noqa: E402
-from i2ibench.vlm.prompts import TEXT_AUG_TEMPLATES, base_prompt, domain_words  # noqa: E402
+from i2ibench.data.prompts import TEXT_AUG_TEMPLATES, base_prompt, domain_words  # noqa: E402
 from i2ibench.registry import DATASETS  # noqa: E402
 
 FASHION = DATASETS.get("fashion10")().domains
@@ -118,7 +118,7 @@ def vlm():
     import open_clip
     from open_clip.model import CLIP
 
-    from i2ibench.vlm.clip import VLM
+    from i2ibench.vlm.model import VLM
 
     torch.manual_seed(0)
     model = CLIP(embed_dim=32, vision_cfg=dict(image_size=16, patch_size=4, width=32, layers=1, head_width=16),
@@ -173,16 +173,16 @@ def test_prompt_learning_changes_only_the_context_tokens(vlm):
 
 def test_nets_are_sized_by_the_text_domains_and_labels_are_multi_hot(vlm):
     m = make(vlm, num_text_domains=16)
-    assert m.num_text_domains == 16 and m.domain_words[10:] == ["skirt", "hat", "scarf", "glove", "sock", "belt"]
+    assert m.num_domains == 16 and m.domain_words[10:] == ["skirt", "hat", "scarf", "glove", "sock", "belt"]
     x = torch.rand(5, 3, 16, 16) * 2 - 1
     assert m.nets["discriminator"].all_logits(x).shape == (5, 16)
     y = m.domain_labels(x)
     assert y.shape == (5, 16) and set(y.unique().tolist()) <= {0.0, 1.0}
-    assert m.vlm_name == "random-test-clip"
+    assert m.frozen_models() == {"vlm": "random-test-clip"}
     four = make(vlm, num_text_domains=4)
-    assert four.text_targets(torch.tensor([0, 7, 8])).tolist() == [0, 2, 3]
-    with pytest.raises(ConfigError, match="pullover"):
-        four.text_targets(torch.tensor([2]))
+    assert [four.domain_of_class(k) for k in (0, 7, 8, 2)] == [0, 2, 3, None]
+    # latent-guided translation needs a word for the target; reference-guided takes the reference's label
+    assert four.serves(0, 7, "latent") and not four.serves(0, 2, "latent") and four.serves(0, 2, "reference")
 
 
 def test_style_of_a_multi_hot_target_is_the_mean_of_its_domains_styles(vlm):
@@ -293,11 +293,11 @@ def test_scores_and_labels_map_from_words_to_dataset_classes(vlm):
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     scores = m.domain_scores(x)
     assert torch.equal((scores > 0).float(), m.domain_labels(x))
-    assert torch.equal(m.to_classes(scores, float("-inf")), scores)  # words are the classes: identity
+    assert torch.equal(m.labels_to_classes(scores, float("-inf")), scores)  # words are the classes: identity
     four = make(vlm, num_text_domains=4)  # t-shirt, trouser, sneaker, bag -> classes 0, 1, 7, 8
     labels = torch.tensor([[1., 0., 1., 1.]])
-    assert four.to_classes(labels).tolist() == [[1, 0, 0, 0, 0, 0, 0, 1, 1, 0]]
-    s = four.to_classes(torch.tensor([[0.1, -0.2, 0.3, 0.0]]), float("-inf"))
+    assert four.labels_to_classes(labels).tolist() == [[1, 0, 0, 0, 0, 0, 0, 1, 1, 0]]
+    s = four.labels_to_classes(torch.tensor([[0.1, -0.2, 0.3, 0.0]]), float("-inf"))
     assert s[0, 7] == pytest.approx(0.3) and s[0, 2] == float("-inf")
 
 
@@ -317,3 +317,44 @@ def test_default_vlm_is_the_stand_in_only_for_the_offline_datasets():
     assert default_vlm("fashion10") == STANDIN_NAME and default_vlm("cmnist") == STANDIN_NAME
     for name in ("animalfaces10", "food10", "celebahq", "afhq", "folder:/photos"):
         assert default_vlm(name) == "openai/ViT-B-32"
+
+
+# --------------------------------------------------------------------------- N words != K classes
+
+@pytest.mark.parametrize("n_words", [4, 16])
+def test_lanit_with_fewer_or_more_words_than_classes_trains_samples_and_evaluates(n_words, tmp_path):
+    """LANIT's Table 2 setting on fashion10 (K = 10) with the offline stand-in VLM: N = 4 words
+    name 4 classes (t-shirt, trouser, sneaker, bag), N = 16 add 6 words that name none."""
+    import numpy as np
+    from PIL import Image
+
+    from i2ibench.data.catalog import available, get_spec
+    from i2ibench.pipeline.run import train_and_evaluate
+    from i2ibench.report import records as R
+    from i2ibench.train.sample_grid import PAD
+
+    if not available(get_spec("fashion10")):
+        pytest.skip("Fashion-MNIST files not installed")
+    cfg = build_run_config("lanit", "fashion10", "smoke", {"model.num_text_domains": n_words, "eval.outs_per_input": 1})
+    method, df = train_and_evaluate(cfg, tmp_path / "run", progress=False, log=None)
+    named = [k for k in range(10) if method.domain_of_class(k) is not None]
+    assert len(named) == min(n_words, 10)
+
+    with Image.open(tmp_path / "run" / "samples" / "latent_00000004.png") as im:
+        grid = np.asarray(im)
+    size = cfg.train.img_size
+    for k in range(10):  # column k + 1: blank (white) exactly where no word names the class
+        left = PAD + (k + 1) * (size + PAD)
+        cell = grid[PAD:PAD + size, left:left + size]
+        assert bool((cell == 255).all()) == (k not in named), k
+    assert (tmp_path / "run" / "samples" / "reference_00000004.png").is_file()
+
+    pooled = df[(df[R.PROTOCOL] == "pooled") & (df[R.METRIC] == "fid")].set_index([R.MODE, R.DOMAIN])[R.VALUE]
+    for k, name in enumerate(FASHION):
+        assert np.isfinite(pooled[("reference", name)])  # the reference's own label: every class served
+        assert np.isfinite(pooled[("latent", name)]) == (k in named)
+    latent_mfid = df[(df[R.MODE] == "latent") & (df[R.METRIC] == "mfid") & (df[R.PROTOCOL] == "pooled")].iloc[0]
+    assert np.isfinite(latent_mfid[R.VALUE])
+    assert (f"{len(named)} of 10 groups" in latent_mfid[R.NOTE]) == (len(named) < 10)
+    labels = df[df[R.PROTOCOL] == R.PROTOCOL_LABELS].set_index(R.METRIC)[R.VALUE]
+    assert {"label_precision", "label_recall", "label_slack", "top1_acc"} <= set(labels.index)

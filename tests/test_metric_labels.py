@@ -86,10 +86,10 @@ def test_every_metric_key_is_registered_and_nothing_else():
 @pytest.mark.parametrize("name", list_metrics())
 def test_registered_metric_is_described(name):
     spec = METRICS.get(name)
-    assert spec.name == name
-    assert isinstance(spec.higher_is_better, bool)
-    assert spec.inputs in ("features", "outputs", "labels", "values")
-    assert len(spec.description) > 20 and callable(spec)
+    assert spec.name == name and spec.label
+    assert isinstance(spec.higher_is_better, bool) and isinstance(spec.decimals, int)
+    assert len(spec.description) > 20
+    assert spec.overall is None or spec.overall in mk.ALL
 
 
 def test_directions_of_the_main_metrics():
@@ -97,14 +97,13 @@ def test_directions_of_the_main_metrics():
     assert all(METRICS.get(k).higher_is_better for k in (mk.DENSITY, mk.COVERAGE, mk.LPIPS, mk.CLUSTER_ACC))
 
 
-def test_registered_metrics_compute_through_the_wrapped_functions():
-    rng = np.random.default_rng(0)
-    real, fake = rng.normal(size=(20, 4)), rng.normal(size=(15, 4))
-    from i2ibench.metrics.prdc import density_coverage
+def test_tables_take_labels_decimals_and_order_from_the_registry():
+    from i2ibench.metrics.registry import metric_order
+    from i2ibench.report.tables import format_cell, metric_decimals, metric_label
 
-    assert (METRICS.get(mk.DENSITY)(real, fake), METRICS.get(mk.COVERAGE)(real, fake)) == density_coverage(real, fake, 5)
-    assert METRICS.get(mk.MFID)([10.0, 20.0, 60.0]) == 30.0
-    assert METRICS.get(mk.CLUSTER_ACC)(np.array([1, 0]), np.array([0, 1])) == 1.0
+    assert metric_label(mk.TOP1_ACC) == METRICS.get(mk.TOP1_ACC).label == "top-1 acc"
+    assert format_cell(0.04149, float("nan"), 1, metric_decimals(mk.LPIPS)) == "0.0415"
+    assert metric_order()[:2] == [mk.MFID, mk.FID]  # the mean first in every table
 
 
 def test_unknown_metric_lists_the_valid_names():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from i2ibench.vlm import prompts
+from i2ibench.data import prompts
 from i2ibench.data.catalog import get_spec
 from i2ibench.errors import ConfigError
 

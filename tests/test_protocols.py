@@ -33,7 +33,7 @@ def test_task_and_group_counts(k):
     assert len(tasks) == k * (k - 1)
     assert len({(t.src, t.trg) for t in tasks}) == k * (k - 1) and all(t.src != t.trg for t in tasks)
     names = [f"d{i}" for i in range(k)]
-    sg = groups("stargan2", tasks, names)
+    sg = groups("pairwise", tasks, names)
     pooled = groups("pooled", tasks, names)
     assert len(sg) == k * (k - 1) and all(len(g.tasks) == 1 for g in sg)
     assert len(pooled) == k
@@ -66,7 +66,7 @@ def test_records_per_protocol_counts_and_mfid_is_mean():
     k = 3
     df = evaluate_toy(FakeMethod(), val=ToyData(k=k))
     for mode in ("latent", "reference"):
-        sg = df[(df[R.PROTOCOL] == "stargan2") & (df[R.MODE] == mode)]
+        sg = df[(df[R.PROTOCOL] == "pairwise") & (df[R.MODE] == mode)]
         pooled = df[(df[R.PROTOCOL] == "pooled") & (df[R.MODE] == mode)]
         sg_fid = sg[(sg[R.METRIC] == mk.FID) & (sg[R.SCOPE] == R.SCOPE_TASK)]
         pooled_fid = pooled[(pooled[R.METRIC] == mk.FID) & (pooled[R.SCOPE] == R.SCOPE_DOMAIN)]
@@ -149,7 +149,7 @@ def test_mode_the_method_lacks_is_not_applicable():
     assert latent[R.NOTE].str.contains("not applicable").all()
     assert set(latent[R.SCOPE]) == {R.SCOPE_OVERALL}
     assert set(latent[R.METRIC]) == {mk.MFID, mk.DENSITY, mk.COVERAGE, mk.LPIPS}
-    assert set(latent[R.PROTOCOL]) == {"stargan2", "pooled"}
+    assert set(latent[R.PROTOCOL]) == {"pairwise", "pooled"}
     assert {m for m, _, _ in method.calls} == {"reference"}
     ref = df[(df[R.MODE] == "reference") & (df[R.SCOPE] == R.SCOPE_OVERALL)]
     assert ref[R.VALUE].notna().all()
@@ -166,7 +166,7 @@ def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
     out = FakeMethod().translate(x, torch.full((6,), 1), z=z).reshape(2, 3, 3, S, S)
     pairs = [(0, 1), (0, 2), (1, 2)]
     expected = sum((out[i, a] - out[i, b]).abs().mean() for i in range(2) for a, b in pairs) / 6
-    got = df[(df[R.PROTOCOL] == "stargan2") & (df[R.DOMAIN] == "d0->d1") & (df[R.METRIC] == mk.LPIPS)][R.VALUE].item()
+    got = df[(df[R.PROTOCOL] == "pairwise") & (df[R.DOMAIN] == "d0->d1") & (df[R.METRIC] == mk.LPIPS)][R.VALUE].item()
     assert got == pytest.approx(float(expected), rel=1e-6)
 
 
@@ -216,7 +216,7 @@ def test_pseudo_label_quality_rows():
         lab[lab == 2] = 1
         return torch.nn.functional.one_hot(lab, 3).float()
 
-    method.domain_scores = scores
+    method.scores_of = scores
     got = evaluate_toy(method, val=val).set_index(R.METRIC)[R.VALUE]
     assert got[mk.TOP1_ACC] == pytest.approx(8 / 12)
     df = evaluate_toy(FakeMethod(), val=val)
@@ -242,11 +242,10 @@ def test_label_rows_map_method_domains_to_classes_and_score_initial_labels():
         y[val.labels[idx_of(x)] == 2] = 0
         return y
 
-    method = FakeMethod(label_kind="clip_multi_hot", labels_of=final)
-    method.initial_domain_labels = initial
-    method.to_classes = lambda per_word, fill=0.0: torch.stack(
-        [torch.maximum(per_word[:, 0], per_word[:, 3]), per_word[:, 1], per_word[:, 2]], 1)
-    method.text_targets = lambda classes: torch.tensor([word_of_class[int(c)] for c in classes])
+    method = FakeMethod(label_kind="clip_multi_hot", labels_of=final, initial_labels_of=initial,
+                        to_classes=lambda per_word, fill=0.0: torch.stack(
+                            [torch.maximum(per_word[:, 0], per_word[:, 3]), per_word[:, 1], per_word[:, 2]], 1),
+                        domain_of=word_of_class)
     df = evaluate_toy(method, val=val)
     got = df[df[R.MODE] == R.MODE_NONE].set_index([R.PROTOCOL, R.METRIC])[R.VALUE]
     assert got[(R.PROTOCOL_LABELS, mk.LABEL_PRECISION)] == pytest.approx(1.0)
@@ -301,6 +300,7 @@ def test_style_code_plot_written_with_each_evaluation_of_a_method_with_style_cod
     val = ToyData(k=3, n=8)
     method = FakeMethod(label_kind="clusters", labels_of=lambda x: (x.mean(dim=(1, 2, 3)) > 0).long())
     method.style_codes = lambda x: x.flatten(1)[:, :6]
+    method.has_style_codes = True
     evaluate_toy(method, val=val, out_dir=tmp_path / "a", iterations=40)
     assert (tmp_path / "a" / "style_codes_00000040.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     evaluate_toy(method, cfg=toy_cfg(style_plot_per_domain=0), val=val, out_dir=tmp_path / "b", iterations=40)

@@ -85,3 +85,11 @@ def test_unreadable_records_file_is_a_data_error(tmp_path):
     bad.write_text("method,value\nx,1\n")
     with pytest.raises(DataError, match="records.csv"):
         R.load_records([bad])
+
+
+def test_records_of_the_old_protocol_name_read_as_pairwise(tmp_path):
+    # Records written before the rename call the pairwise protocol "stargan2", a method's name too.
+    row = {R.METHOD: "tunit", R.DATASET: "fashion10", R.PROTOCOL: "stargan2", R.MODE: "reference",
+           R.METRIC: "mfid", R.SCOPE: R.SCOPE_OVERALL, R.VALUE: 1.0, R.SOURCE: R.SOURCE_REPRODUCED}
+    pd.DataFrame([row]).to_csv(tmp_path / "records.csv", index=False)
+    assert R.load_records([tmp_path])[R.PROTOCOL].tolist() == ["pairwise"]

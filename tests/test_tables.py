@@ -130,7 +130,7 @@ def _synthetic():
     rows += [_rep("tunit", s, v) for s, v in ((1, 40.0), (2, 44.0))]
     rows += [_rep("lanit", s, v, mode="reference") for s, v in ((1, 50.0), (2, 52.0))]
     rows += [_rep("tunit", 1, 60.0, mode="reference")]
-    rows += [_rep("stargan2", 1, 20.0, protocol="stargan2")]  # no tunit under this protocol
+    rows += [_rep("stargan2", 1, 20.0, protocol="pairwise")]  # no tunit under this protocol
     return R.from_rows(rows)
 
 
@@ -150,7 +150,7 @@ def test_compare_reproduced_same_dataset_protocol_mode():
     get = lambda m, mode, proto="pooled": agg[(agg[R.METHOD] == m) & (agg[R.MODE] == mode) & (agg[R.PROTOCOL] == proto)].iloc[0]  # noqa: E731
     assert get("lanit", "latent")["diff"] == pytest.approx(32.0 - 42.0)
     assert get("lanit", "reference")["diff"] == pytest.approx(51.0 - 60.0)
-    assert math.isnan(get("stargan2", "latent", "stargan2")["diff"])  # no tunit with that protocol
+    assert math.isnan(get("stargan2", "latent", "pairwise")["diff"])  # no tunit with that protocol
 
 
 def test_compare_reproduced_never_against_published():
@@ -183,7 +183,8 @@ def test_filters():
     assert set(only[R.METHOD]) == {"lanit"} and set(only[R.MODE]) == {"reference"}
     assert set(select(df, datasets=["animalfaces10,food10"])[R.DATASET]) == {"animalfaces10", "food10"}
     assert set(select(df, metrics=["fid"])[R.METRIC]) == {"fid", "mfid"}  # fid means mFID in overall tables
-    assert set(select(df, protocols=["stargan2"])[R.METHOD]) == {"stargan2"}
+    assert set(select(df, protocols=["pairwise"])[R.METHOD]) == {"stargan2"}  # the StarGAN v2 README rows
+    assert select(df, protocols=["stargan2"]).equals(select(df, protocols=["pairwise"]))  # the old name still selects
     assert set(select(df, tables=["reproduced"])[R.SOURCE]) == {R.SOURCE_REPRODUCED}
     assert set(select(df, tables=["lanit-table2"])[R.TABLE]) == {"lanit-table2"}
 
@@ -228,7 +229,7 @@ def test_each_format_renders():
 def test_task_matrix_and_heatmap_files(tmp_path):
     from i2ibench.report.heatmaps import task_matrix, write_heatmaps
 
-    rows = [_rep("lanit", s, v + s, metric="fid", protocol="stargan2", scope=R.SCOPE_TASK, domain=d)
+    rows = [_rep("lanit", s, v + s, metric="fid", protocol="pairwise", scope=R.SCOPE_TASK, domain=d)
             for s in (1, 2) for d, v in (("a->b", 10.0), ("b->a", 20.0), ("a->c", 30.0), ("c->b", 40.0))]
     rows += [_rep("lanit", 1, 5.0, metric="fid", protocol="pooled", scope=R.SCOPE_DOMAIN, domain="a")]
     df = R.from_rows(rows)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from i2ibench.errors import I2IError
 from i2ibench.fileio import state_dict_sha256
-from i2ibench.vlm.clip import VLM, list_vlms, load_vlm
+from i2ibench.vlm.clip import list_vlms, load_vlm
+from i2ibench.vlm.model import VLM
 from i2ibench.vlm.tiny import (
     ABOUT_SOURCE,
     Caption,
@@ -196,7 +197,7 @@ def test_standin_scores_own_class_above_the_base_prompt_above_other_classes(tiny
     # prompts as full positives, the stand-in left 67% of fashion10 images slack (no class
     # above the base); with down-weighted base targets it leaves well under 10%.
     from i2ibench.data.catalog import create_dataset
-    from i2ibench.vlm.prompts import base_prompt
+    from i2ibench.data.prompts import base_prompt
 
     val = create_dataset("fashion10", "val", 32)
     idx = torch.arange(0, len(val), 5)  # 1,000 images, every class
@@ -291,7 +292,7 @@ def test_vlm_eval_of_the_standin_weights_as_a_file_reproduces_its_recorded_accur
     monkeypatch.setenv("I2IBENCH_CACHE", str(tmp_path))  # the record goes to a scratch cache
     result = CliRunner().invoke(app, ["vlm", "eval", f"file:i2ibench-tiny-clip={folder / meta['weights']}"])
     assert result.exit_code == 0, result.output
-    from i2ibench.vlm.clip import file_digest
+    from i2ibench.vlm.model import file_digest
 
     name = f"file:i2ibench-tiny-clip@{file_digest(folder / meta['weights'])[:8]}"  # a file: model is named by its file
     rows = {r["name"]: r for r in list_vlms()}

@@ -39,7 +39,7 @@ def datasets_list(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from i2ibench.data.catalog import get_spec
+    from i2ibench.data.catalog import get_spec, locate
     from i2ibench.registry import list_datasets
 
     table = Table(title="i2ibench datasets", show_lines=False)
@@ -51,7 +51,7 @@ def datasets_list(
     for name in list_datasets(pattern):
         spec = get_spec(name)
         try:
-            where, present = str(spec.locate(data_root)), "yes"
+            where, present = str(locate(spec, data_root)), "yes"
         except DataError:
             where, present = str(spec.candidate_roots(data_root)[0]), "no"
         labels = "multi-label" if spec.multi_label else "single"
@@ -70,10 +70,10 @@ def datasets_show(
 
     Exits with status 2 and the expected folder layout and class names when the files are missing.
     """
-    from i2ibench.data.catalog import create_dataset, get_spec
+    from i2ibench.data.catalog import create_dataset, get_spec, locate
 
     spec = get_spec(name)
-    root = spec.locate(data_root)  # DataError (layout, class names) if absent
+    root = locate(spec, data_root)  # DataError (layout, class names) if absent
     size = img_size or spec.default_img_size
     splits = {s: create_dataset(name, s, size, data_root) for s in spec.splits}
     con = _console()

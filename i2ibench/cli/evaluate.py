@@ -17,8 +17,8 @@ from i2ibench.registry import suggest
 def _records_for_table(runs: list[str] | None, published: bool):
     import pandas as pd
 
-    from i2ibench.report import records as R
     from i2ibench.defaults import DEFAULT_RUNS_DIR
+    from i2ibench.report import records as R
     from i2ibench.report.published import load_published
 
     paths = runs if runs else [str(DEFAULT_RUNS_DIR)]
@@ -97,11 +97,11 @@ def register(app: typer.Typer) -> None:
         dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d", help="Only these datasets (repeatable or comma list)."),
         method: Optional[List[str]] = typer.Option(None, "--method", "-m", help="Only these methods."),
         metric: Optional[List[str]] = typer.Option(None, "--metric", help="Only these metrics (mfid, density, coverage, lpips, ...)."),
-        protocol: Optional[List[str]] = typer.Option(None, "--protocol", help="Only these protocols (stargan2, pooled, labels, unspecified)."),
+        protocol: Optional[List[str]] = typer.Option(None, "--protocol", help="Only these protocols (pairwise, pooled, labels, labels-initial, unspecified; stargan2 = pairwise)."),
         mode: Optional[List[str]] = typer.Option(None, "--mode", help="Only these modes (latent, reference)."),
         table: Optional[List[str]] = typer.Option(None, "--table", "-t", help="Only these sections: a published table id (lanit-table1, lanit-table2, stargan2-readme, cliptravelgan-table1, cliptravelgan-monet) or 'reproduced'."),
         compare: Optional[str] = typer.Option(None, "--compare", "-c", help="Add the difference to this method on the same dataset, protocol and mode."),
-        classwise: bool = typer.Option(False, "--classwise", help="Per-domain (pooled) and per-task (stargan2) results instead of the means."),
+        classwise: bool = typer.Option(False, "--classwise", help="Per-domain (pooled) and per-task (pairwise) results instead of the means."),
         fmt: str = typer.Option("text", "--format", "-f", help="text | csv | markdown | latex"),
         runs: Optional[List[str]] = typer.Option(None, "--runs", help="Folders searched for records.csv, or records files (default: runs/). E.g. --runs results/regression/smoke.csv"),
         published: bool = typer.Option(True, "--published/--no-published", help="Include the papers' numbers (results/published/)."),
@@ -112,8 +112,8 @@ def register(app: typer.Typer) -> None:
 
         `i2ibench table --compare tunit` prints every published table (LANIT Table 1 and 2, StarGAN v2 README, CLIPTraVeLGAN) and the reproduced runs found under runs/, each with the difference to TUNIT where TUNIT has a number on the same dataset, protocol and mode. Published and reproduced numbers are in separate sections: the papers used other feature extractors and protocols (each row says which).
         """
-        from i2ibench.report import records as R
         from i2ibench.fileio import write_text
+        from i2ibench.report import records as R
         from i2ibench.report.published import TABLES
         from i2ibench.report.tables import FORMATS, REPRODUCED_SECTION, build_tables, render
 

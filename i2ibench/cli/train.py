@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Optional
-
-from enum import Enum
 
 import typer
 
 from i2ibench.errors import I2IError
+
 
 class Precision(str, Enum):
     fp32 = "fp32"
@@ -33,9 +33,9 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
          sets: Optional[list[str]], config: Optional[Path], data_root: Optional[str], vlm: Optional[str],
          precision: Optional[str], channels_last: bool, no_eval: bool, max_steps: Optional[int],
          progress: bool) -> None:
-    from i2ibench.train import distributed
     from i2ibench.config import build_run_config, load_overrides_file, parse_set_args
-    from i2ibench.train.engine import train
+    from i2ibench.pipeline.run import train_and_evaluate
+    from i2ibench.train import distributed
     from i2ibench.train.rundir import resolve_out_dir
 
     overrides: dict = {}
@@ -53,22 +53,14 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
 
     t0 = time.perf_counter()
     try:
-        train(cfg, out_dir, resume=resume, progress=progress, max_steps=max_steps)
+        # Every rank takes part in evaluations (features are gathered across ranks); rank 0 writes.
+        _, records = train_and_evaluate(cfg, out_dir, resume=resume, progress=progress, max_steps=max_steps,
+                                        evaluate_at_end=not no_eval)
         if distributed.is_main_process():
-            typer.echo(f"trained {cfg.method} on {cfg.dataset} ({cfg.preset}) in "
-                       f"{time.perf_counter() - t0:.0f} s; run directory: {out_dir}")
-        paused = max_steps is not None and max_steps < cfg.train.total_iters
-        if cfg.eval.enabled and not no_eval and not paused:
-            _evaluate(out_dir)
+            typer.echo(f"{'trained and evaluated' if records is not None else 'trained'} {cfg.method} on "
+                       f"{cfg.dataset} ({cfg.preset}) in {time.perf_counter() - t0:.0f} s; run directory: {out_dir}")
     finally:
         distributed.cleanup()
-
-
-def _evaluate(out_dir: Path) -> None:
-    from i2ibench.evaluation.runs import evaluate_run
-
-    # Every rank takes part: evaluators gather features across ranks; only rank 0 writes.
-    evaluate_run(out_dir)
 
 
 def register(app: typer.Typer) -> None:

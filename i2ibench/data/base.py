@@ -16,7 +16,26 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 if TYPE_CHECKING:
-    from i2ibench.data.catalog import DatasetSpec
+    from i2ibench.data.spec import DatasetSpec
+
+
+PAIR_INDEX = "pair_index"  # extras key: index of an image's aligned pair in another domain (-1: none)
+
+
+def domain_members(labels: torch.Tensor, d: int) -> torch.Tensor:
+    """Indices (LongTensor) of the images of domain ``d``: ``labels`` LongTensor ``[N]`` of
+    domain indices, or multi-hot ``[N, K]`` (an image is a member of every active domain)."""
+    labels = torch.as_tensor(labels)
+    member = labels[:, d] > 0 if labels.dim() == 2 else labels == d
+    return member.nonzero().flatten()
+
+
+def num_label_domains(labels: torch.Tensor) -> int:
+    """The number of domains ``labels`` (``[N]`` indices or ``[N, K]`` multi-hot) can name."""
+    labels = torch.as_tensor(labels)
+    if labels.dim() == 2:
+        return int(labels.shape[1])
+    return int(labels.max()) + 1 if labels.numel() else 0
 
 
 def as_index_tensor(indices: Sequence[int] | torch.Tensor, length: int) -> torch.Tensor:
@@ -82,10 +101,15 @@ class ImageDataset(Dataset, abc.ABC):
             per = torch.bincount(self.labels, minlength=self.num_domains).tolist()
         return {d: int(c) for d, c in zip(self.domains, per)}
 
+    @property
+    def pairs(self) -> torch.Tensor | None:
+        """LongTensor ``[N]``: the index of each image's aligned pair in another domain (-1: none);
+        ``None`` for datasets without pairs."""
+        return self.extras.get(PAIR_INDEX)
+
     def indices_of(self, domain: int) -> torch.Tensor:
         """Indices of the images in ``domain`` (carrying the attribute, if multi-label)."""
-        mask = self.labels[:, domain] > 0 if self.multi_label else self.labels == domain
-        return mask.nonzero().flatten()
+        return domain_members(self.labels, domain)
 
     def restrict(self, domains: list[str], spec: "DatasetSpec | None" = None) -> "ImageDataset":
         """The images of some domains only, relabelled 0..len(domains)-1 in the given order."""
@@ -141,11 +165,11 @@ class SubsetDataset(ImageDataset):
     def __init__(self, parent: ImageDataset, parent_indices: torch.Tensor, labels: torch.Tensor,
                  domains: list[str], spec: "DatasetSpec"):
         extras = {k: v[parent_indices] for k, v in parent.extras.items()}
-        if "pair_index" in extras:  # parent indices -> our indices (-1 if the pair was left out)
+        if PAIR_INDEX in extras:  # parent indices -> our indices (-1 if the pair was left out)
             ours = torch.full((len(parent),), -1, dtype=torch.long)
             ours[parent_indices] = torch.arange(len(parent_indices))
-            pair = extras["pair_index"]
-            extras["pair_index"] = torch.where(pair >= 0, ours[pair.clamp(min=0)], pair)
+            pair = extras[PAIR_INDEX]
+            extras[PAIR_INDEX] = torch.where(pair >= 0, ours[pair.clamp(min=0)], pair)
         extras["parent_index"] = parent_indices
         super().__init__(spec, parent.split, parent.img_size, labels, extras=extras,
                          root=parent.root, domains=domains)

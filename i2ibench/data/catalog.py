@@ -1,9 +1,9 @@
-"""Dataset specs (what a dataset is, where its files come from) and ``create_dataset``.
+"""The registered datasets, ``get_spec``, ``locate`` and ``create_dataset``.
 
 Every dataset is a ``DatasetSpec`` returned by a small function registered with
 ``@register_dataset("name")``. Importing this module registers them all and touches no file;
-loaders (``data_fashion``, ``data_cmnist``, ``data_folder``, ``data_celeba``) are imported when
-a dataset is created. Two name prefixes build specs for the user's own data:
+loaders (``fashion``, ``cmnist``, ``folder``, ``celeba`` in this package) are imported when
+a dataset is created or located. Two name prefixes build specs for the user's own data:
 ``folder:<path>`` (``<path>/{train,val}/<domain>/``) and ``twodomain:<path>``
 (``<path>/{trainA,trainB,testA,testB}/``).
 
@@ -14,117 +14,53 @@ tried), else ``$I2IBENCH_DATA/<name>``, ``~/data/<name>`` and the spec's system 
 
 from __future__ import annotations
 
-import importlib
 import numbers
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from i2ibench.data.base import ImageDataset
+from i2ibench.data.spec import IMAGE_GLOB, DatasetSpec
 from i2ibench.errors import DataError
 from i2ibench.registry import DATASETS, UnknownNameError, register_dataset
 
-__all__ = ["DatasetSpec", "ImageDataset", "create_dataset", "get_spec", "register_dataset",
-           "FASHION_CLASSES", "ANIMALFACES_SYNSETS"]
+__all__ = ["DatasetSpec", "ImageDataset", "create_dataset", "get_spec", "locate", "available",
+           "register_dataset", "FASHION_CLASSES", "ANIMALFACES_SYNSETS", "IMAGE_GLOB"]
 
-# Loader module per spec kind; each has locate(spec, data_root) -> Path and
-# load(spec, split, img_size, data_root) -> ImageDataset.
-_LOADERS = {
-    "fashion": "i2ibench.data.fashion",
-    "cmnist": "i2ibench.data.cmnist",
-    "folder": "i2ibench.data.folder",
-    "twodomain": "i2ibench.data.folder",
-    "celebahq": "i2ibench.data.celeba",
-}
 CUSTOM_PREFIXES = ("folder:", "twodomain:")
 
 
-def base_of(template: str) -> str:
-    """The base prompt of a template: the template with the domain word left out."""
-    return " ".join(template.format("").split()).replace(" .", ".")
+def _loader(kind: str) -> ModuleType:
+    """The loader module of a spec kind: ``locate(spec, data_root) -> Path`` and
+    ``load(spec, split, img_size, data_root) -> ImageDataset``. Imported on first use, so that
+    listing datasets touches no loader and no file."""
+    if kind == "fashion":
+        from i2ibench.data import fashion as loader
+    elif kind == "cmnist":
+        from i2ibench.data import cmnist as loader
+    elif kind in ("folder", "twodomain"):
+        from i2ibench.data import folder as loader
+    elif kind == "celebahq":
+        from i2ibench.data import celeba as loader
+    else:
+        raise DataError(f"unknown dataset kind '{kind}'")
+    return loader
 
 
-@dataclass
-class DatasetSpec:
-    """What a dataset is: its domains (index = label), splits, LANIT prompts, and its files."""
+def locate(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> Path:
+    """Where ``spec``'s files are; DataError (where to put what, layout, class names) if absent."""
+    if spec.kind == "subset":
+        return locate(get_spec(spec.parent), data_root)
+    return _loader(spec.kind).locate(spec, data_root)
 
-    name: str
-    domains: list[str]
-    multi_label: bool = False
-    default_img_size: int = 256
-    splits: tuple[str, ...] = ("train", "val")
-    prompt_template: str | None = None   # LANIT domain prompt, "{}" = the domain word
-    base_prompt: str | None = None       # the template without the word
-    source: str = ""                     # where the files come from (human text)
-    expected_layout: str = ""            # one line, used in error messages
-    kind: str = "folder"                 # loader: fashion | cmnist | folder | twodomain | celebahq | subset
-    # Accepted folder (or attribute-column) names per domain, matched case-insensitively.
-    folder_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    parent: str | None = None            # kind "subset": the dataset restricted to `domains`
-    root: str | None = None              # fixed location (folder:<path>, twodomain:<path>)
-    system_dirs: tuple[str, ...] = ()    # locations tried after the user's data roots
-    flat_val_per_domain: int = 0         # >0: also accept <root>/<domain>/, last N per domain = val
 
-    def __post_init__(self) -> None:
-        if self.prompt_template is not None and self.base_prompt is None:
-            self.base_prompt = base_of(self.prompt_template)
-
-    @property
-    def num_domains(self) -> int:
-        return len(self.domains)
-
-    def prompts(self) -> list[str]:
-        """The LANIT domain prompts, one per domain."""
-        if self.prompt_template is None:
-            return []
-        return [self.prompt_template.format(d) for d in self.domains]
-
-    def candidate_roots(self, data_root: str | os.PathLike | None = None) -> list[Path]:
-        """Folders searched for this dataset's files, in order."""
-        if self.root is not None:
-            return [Path(self.root).expanduser()]
-        if data_root is not None:
-            root = Path(data_root).expanduser()
-            return [root, root / self.name]
-        roots = []
-        if os.environ.get("I2IBENCH_DATA"):
-            roots.append(Path(os.environ["I2IBENCH_DATA"]).expanduser() / self.name)
-        roots.append(Path.home() / "data" / self.name)
-        roots += [Path(d) for d in self.system_dirs]
-        return roots
-
-    def _loader(self):
-        return importlib.import_module(_LOADERS[self.kind])
-
-    def _parent_spec(self) -> "DatasetSpec":
-        assert self.parent is not None
-        return get_spec(self.parent)
-
-    def locate(self, data_root: str | os.PathLike | None = None) -> Path:
-        """Where the files are; DataError (where to put what, layout, class names) if absent."""
-        if self.kind == "subset":
-            return self._parent_spec().locate(data_root)
-        return self._loader().locate(self, data_root)
-
-    def available(self, data_root: str | os.PathLike | None = None) -> bool:
-        try:
-            self.locate(data_root)
-            return True
-        except DataError:
-            return False
-
-    def missing(self, roots: list[Path], what: str = "no dataset files found") -> DataError:
-        """The one-line error for files that are not where they should be."""
-        where = ", ".join(str(r) for r in roots)
-        return DataError(
-            f"{self.name}: {what} (looked in {where}). Expected layout: {self.expected_layout}. "
-            f"Domains (label order): {', '.join(self.domains) or '(from the folders)'}. "
-            f"Source: {self.source}. Put the files there{'' if self.root else ', or pass --data-root DIR'}."
-        )
-
-    def check_split(self, split: str) -> None:
-        if split not in self.splits:
-            raise DataError(f"unknown split '{split}' for dataset {self.name}; valid splits: {', '.join(self.splits)}")
+def available(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> bool:
+    """Whether ``spec``'s files are where ``locate`` looks."""
+    try:
+        locate(spec, data_root)
+        return True
+    except DataError:
+        return False
 
 
 # --------------------------------------------------------------------------- look-up
@@ -132,11 +68,9 @@ class DatasetSpec:
 def get_spec(name: str) -> DatasetSpec:
     """The spec of a registered dataset, or of ``folder:<path>`` / ``twodomain:<path>``."""
     if name.startswith("folder:"):
-        from i2ibench.data.folder import folder_spec
-        return folder_spec(name[len("folder:"):])
+        return _loader("folder").folder_spec(name[len("folder:"):])
     if name.startswith("twodomain:"):
-        from i2ibench.data.folder import twodomain_spec
-        return twodomain_spec(name[len("twodomain:"):])
+        return _loader("folder").twodomain_spec(name[len("twodomain:"):])
     try:
         make = DATASETS.get(name)
     except UnknownNameError as e:
@@ -156,12 +90,11 @@ def create_dataset(name: str, split: str = "train", img_size: int | None = None,
     if spec.kind == "subset":
         parent = create_dataset(spec.parent, split, size, data_root)
         return parent.restrict(spec.domains, spec)
-    return spec._loader().load(spec, split, size, data_root)
+    return _loader(spec.kind).load(spec, split, size, data_root)
 
 
 # --------------------------------------------------------------------------- registered data
 
-IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp}"
 FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat",
                    "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 
@@ -237,6 +170,7 @@ def cmnist() -> DatasetSpec:
                         "digit 0-9) or MNIST's {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in <root> or "
                         "<root>/MNIST/raw/",
         system_dirs=("/usr/share/doc/opencv-doc/examples/data",),
+        unimodal_domains=("gray",),
     )
 
 
@@ -290,6 +224,7 @@ def cmnist_gray2color() -> DatasetSpec:
     parent = cmnist()
     return DatasetSpec(
         name="cmnist-gray2color", domains=["gray", "color"], default_img_size=parent.default_img_size,
+        unimodal_domains=parent.unimodal_domains,
         splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="cmnist",
         source="cmnist as a two-domain task (gray -> color); " + parent.source,
         expected_layout=parent.expected_layout)

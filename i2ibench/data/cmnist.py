@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from i2ibench.data.base import InMemoryDataset
+from i2ibench.data.base import PAIR_INDEX, InMemoryDataset
 from i2ibench.data.idx import find_idx, read_idx
 from i2ibench.data.images import open_rgb
 from i2ibench.errors import DataError
@@ -114,7 +114,7 @@ def load(spec, split: str, img_size: int, data_root=None) -> InMemoryDataset:
     extras = {
         "palette_index": torch.cat([torch.full((n,), -1, dtype=torch.long), palette]),
         "digit": torch.from_numpy(np.asarray(digits, dtype=np.int64)).repeat(2),
-        "pair_index": torch.cat([arange + n, arange]),
+        PAIR_INDEX: torch.cat([arange + n, arange]),
         "source_index": torch.from_numpy(ids.astype(np.int64)).repeat(2),
     }
     labels = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])

@@ -17,6 +17,7 @@ import torch
 
 from i2ibench.data.base import ImageDataset
 from i2ibench.data.images import IMAGE_EXTENSIONS, list_images, load_image
+from i2ibench.data.spec import IMAGE_GLOB, DatasetSpec
 from i2ibench.errors import DataError
 
 _EXT_TEXT = "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
@@ -146,8 +147,6 @@ def load(spec, split: str, img_size: int, data_root=None) -> FileDataset:
 
 def folder_spec(path: str):
     """Spec of ``folder:<path>``: domains are the sorted sub-folders of ``<path>/train``."""
-    from i2ibench.data.catalog import DatasetSpec, IMAGE_GLOB
-
     if not path:
         raise DataError("folder: needs a path, e.g. folder:/data/mydata (with mydata/train/<domain>/)")
     root = Path(path).expanduser()
@@ -162,8 +161,6 @@ def folder_spec(path: str):
 
 def twodomain_spec(path: str):
     """Spec of ``twodomain:<path>`` (CycleGAN layout)."""
-    from i2ibench.data.catalog import DatasetSpec, IMAGE_GLOB
-
     if not path:
         raise DataError("twodomain: needs a path, e.g. twodomain:/data/monet2photo (with trainA/ trainB/ testA/ testB/)")
     root = Path(path).expanduser()

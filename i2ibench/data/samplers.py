@@ -10,10 +10,22 @@ No state is kept between steps: the generator for step s is seeded with (seed, s
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
+from i2ibench.data.base import domain_members, num_label_domains
 from i2ibench.errors import DataError
+
+
+class StepIndices(NamedTuple):
+    """The dataset indices of one step's batch (LongTensors of ``batch_size``)."""
+
+    src: torch.Tensor    # source images
+    ref: torch.Tensor    # first reference image of each target
+    ref2: torch.Tensor   # second reference image of the same target
+    y_ref: torch.Tensor  # the references' domain
 
 
 class TrainSampler:
@@ -21,11 +33,7 @@ class TrainSampler:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         labels = torch.as_tensor(labels)
-        if labels.dim() == 2:  # multi-hot
-            members = [np.flatnonzero(labels[:, k].numpy() > 0) for k in range(labels.shape[1])]
-        else:
-            lab = labels.long().numpy()
-            members = [np.flatnonzero(lab == k) for k in range(int(lab.max()) + 1 if lab.size else 0)]
+        members = [domain_members(labels, k).numpy() for k in range(num_label_domains(labels))]
         self.domains = [k for k, m in enumerate(members) if len(m)]  # domains with images
         if not self.domains:
             raise DataError("cannot sample training batches: no image has a domain label")
@@ -42,8 +50,8 @@ class TrainSampler:
     def _pick(self, rng: np.random.Generator, domains: np.ndarray) -> np.ndarray:
         return np.array([self.members[d][rng.integers(len(self.members[d]))] for d in domains], dtype=np.int64)
 
-    def indices(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(src_idx, ref_idx, ref2_idx, y_ref), each a LongTensor of ``batch_size``."""
+    def indices(self, step: int) -> StepIndices:
+        """The indices of step ``step``'s batch."""
         rng = self._rng(step)
         n = self.batch_size
         doms = np.asarray(self.domains)
@@ -63,4 +71,4 @@ class TrainSampler:
             b = rng.integers(len(m) - 1)  # uniform over the other images: skip a
             ref[i], ref2[i] = m[a], m[b + (b >= a)]
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-        return as_t(src), as_t(ref), as_t(ref2), as_t(y_ref)
+        return StepIndices(as_t(src), as_t(ref), as_t(ref2), as_t(y_ref))

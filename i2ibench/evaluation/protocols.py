@@ -2,16 +2,18 @@
 
 Both protocols score the same translations, so the harness makes them once:
 
-* a **task** is an ordered pair ``src -> trg``: the chosen validation images of ``src``, each
-  translated ``outs_per_input`` times into ``trg`` (StarGAN v2 makes 10 outputs per input
-  and uses all of them for FID and LPIPS);
+* a **task** is an ordered pair of classes ``src -> trg``: the chosen validation images of
+  ``src``, each translated ``outs_per_input`` times into ``trg`` (StarGAN v2 makes 10 outputs
+  per input and uses all of them for FID and LPIPS; deterministic translation makes one);
 * a **group** is a set of tasks whose translations are scored together against the real
-  images of one target domain.
+  images of one target class.
 
-``stargan2`` (Choi et al. 2020, official ``metrics/eval.py``): one group per task, K(K-1)
-groups; mFID = mean of the task FIDs. ``pooled`` (TUNIT / LANIT): one group per target,
-holding the tasks from every other domain, K groups; the per-target FID is the class-wise
-result and mFID = mean over targets.
+``pairwise`` (StarGAN v2, Choi et al. 2020, official ``metrics/eval.py``; recorded as
+``stargan2`` before it was renamed): one group per task, K(K-1) groups; mFID = mean of the
+task FIDs. ``pooled`` (TUNIT / LANIT): one group per target, holding the tasks from every
+other class, K groups; the per-target FID is the class-wise result and mFID = mean over
+targets. A method that does not serve a task in a mode (``Method.serves``) leaves it out of
+that mode's groups.
 
 Which images are used is decided here, seeded, and independent of batch sizes: the source
 images of a task (``max_src_per_domain``, 0 = all validation images of the source), the
@@ -25,11 +27,9 @@ from dataclasses import dataclass
 import torch
 
 from i2ibench.errors import ConfigError
-from i2ibench.report.records import SCOPE_DOMAIN, SCOPE_TASK, task_name
+from i2ibench.names import MODES, PAIRWISE, PROTOCOL_ALIASES, PROTOCOLS, STYLE_MODES, canonical_protocol
 from i2ibench.registry import suggest
-
-PROTOCOLS = ("stargan2", "pooled")
-MODES = ("latent", "reference")
+from i2ibench.report.records import SCOPE_DOMAIN, SCOPE_TASK, task_name
 
 
 @dataclass(frozen=True)
@@ -45,17 +45,18 @@ class Task:
 class Group:
     """Tasks scored together against the real images of domain ``trg``."""
 
-    name: str      # a domain name (pooled) or 'src->trg' (stargan2)
+    name: str      # a class name (pooled) or 'src->trg' (pairwise)
     scope: str     # records.SCOPE_DOMAIN | records.SCOPE_TASK
     trg: int
     tasks: tuple[int, ...]  # indices into the task list
 
 
 def check_protocols(names) -> tuple[str, ...]:
-    names = tuple(names)
+    """The protocol names, old aliases replaced; ConfigError for an unknown one."""
+    names = tuple(canonical_protocol(n) for n in names)
     for n in names:
         if n not in PROTOCOLS:
-            raise ConfigError(f"unknown evaluation protocol '{n}'.{suggest(n, list(PROTOCOLS))}")
+            raise ConfigError(f"unknown evaluation protocol '{n}'.{suggest(n, list(PROTOCOLS) + list(PROTOCOL_ALIASES))}")
     return names
 
 
@@ -65,6 +66,17 @@ def check_modes(names) -> tuple[str, ...]:
         if n not in MODES:
             raise ConfigError(f"unknown translation mode '{n}'.{suggest(n, list(MODES))}")
     return names
+
+
+def modes_to_score(requested, method_modes) -> tuple[str, ...]:
+    """The modes an evaluation reports: ``requested`` (checked), or when it is empty the
+    method's own modes plus the style modes it lacks if it has any (reported not applicable)."""
+    requested = check_modes(requested)
+    if requested:
+        return requested
+    if any(m in STYLE_MODES for m in method_modes):
+        return tuple(m for m in MODES if m in method_modes or m in STYLE_MODES)
+    return tuple(m for m in MODES if m in method_modes)
 
 
 def generator(*key: int) -> torch.Generator:
@@ -94,29 +106,21 @@ def plan_tasks(domain_indices: list[torch.Tensor], max_src_per_domain: int = 0, 
     return [Task(src, trg, chosen[src]) for trg in range(k) for src in range(k) if src != trg]
 
 
-def groups(protocol: str, tasks: list[Task], domains: list[str]) -> list[Group]:
-    """The FID groups of a protocol over the planned tasks."""
-    check_protocols([protocol])
-    if protocol == "stargan2":
-        return [Group(task_name(domains[t.src], domains[t.trg]), SCOPE_TASK, t.trg, (i,))
+def groups(protocol: str, tasks: list[Task], domains: list[str], served: list[int] | None = None) -> list[Group]:
+    """The FID groups of a protocol over the planned tasks.
+
+    ``served``: indices of the tasks that are translated (default: all). A group with no
+    served task is still returned, with no tasks, so that it can be reported as not served.
+    """
+    (protocol,) = check_protocols([protocol])
+    served_set = set(range(len(tasks)) if served is None else served)
+    if protocol == PAIRWISE:
+        return [Group(task_name(domains[t.src], domains[t.trg]), SCOPE_TASK, t.trg, (i,) if i in served_set else ())
                 for i, t in enumerate(tasks)]
     targets = sorted({t.trg for t in tasks})
-    return [Group(domains[trg], SCOPE_DOMAIN, trg, tuple(i for i, t in enumerate(tasks) if t.trg == trg))
+    return [Group(domains[trg], SCOPE_DOMAIN, trg,
+                  tuple(i for i, t in enumerate(tasks) if t.trg == trg and i in served_set))
             for trg in targets]
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One translation: input ``index`` (validation set) of task ``task``, output number ``out``."""
-
-    task: int
-    index: int
-    out: int
-
-
-def units_for_target(tasks: list[Task], task_ids: list[int], outs_per_input: int) -> list[Unit]:
-    """The translations into one target, input by input (all outputs of an input adjacent)."""
-    return [Unit(ti, int(i), j) for ti in task_ids for i in tasks[ti].inputs.tolist() for j in range(outs_per_input)]
 
 
 def latent_codes(n: int, latent_dim: int, seed: int, trg: int) -> torch.Tensor:

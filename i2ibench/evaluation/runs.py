@@ -7,22 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
+from i2ibench.config import RunConfig, apply_overrides, load_run_config
+from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError, I2IError
 from i2ibench.evaluation.harness import Log, _print, evaluate
+from i2ibench.method import DataInfo, Method
+from i2ibench.registry import create_method
+from i2ibench.train.checkpoint import latest_checkpoint, load_checkpoint
+from i2ibench.train.device import select_device
+from i2ibench.train.rundir import CONFIG_FILE
 
 
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: str | None = None):
-    """``(method, cfg, step)`` from a run directory's ``config.yaml`` and a checkpoint (default: the newest)."""
-    from i2ibench.train.checkpoint import latest_checkpoint, load_checkpoint
-    from i2ibench.config import load_run_config
-    from i2ibench.data.catalog import create_dataset
-    from i2ibench.train.device import select_device
-    from i2ibench.train.rundir import CONFIG_FILE
-    from i2ibench.method import DataInfo
-    from i2ibench.registry import create_method
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None,
+             device: str | None = None) -> tuple[Method, RunConfig, int, Any]:
+    """``(method, cfg, step, val)`` from a run directory's ``config.yaml`` and a checkpoint (default: the newest).
 
+    Raises ``I2IError`` when ``run_dir`` is no run directory or holds no checkpoint.
+    """
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
     if not cfg_path.is_file():
@@ -35,9 +37,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     dev = select_device(device or cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     ckpt = load_checkpoint(ckpt_path, map_location=dev)
     val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
-    info = DataInfo(dataset=cfg.dataset, domains=list(val.domains), img_size=cfg.train.img_size,
-                    multi_label=torch.as_tensor(val.labels).dim() == 2)
-    method = create_method(cfg.method, cfg, info, dev)
+    method = create_method(cfg.method, cfg, DataInfo.of(cfg, val), dev)
     method.to(dev)
     method.load_state_dict(ckpt["method"])
     return method, cfg, int(ckpt["step"]), val
@@ -47,10 +47,9 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, *, o
                  device: str | None = None, log: Log | None = _print, **kwargs: Any) -> pd.DataFrame:
     """Evaluate a run directory's newest (or the given) checkpoint; writes ``RUN_DIR/records.csv``.
 
-    ``overrides``: dotted ``eval.*`` keys applied on top of the run's config (e.g. sample counts).
+    ``overrides``: dotted ``eval.*`` keys applied on top of the run's config (e.g. sample
+    counts); any other key raises ``ConfigError``.
     """
-    from i2ibench.config import apply_overrides
-
     method, cfg, step, val = load_run(run_dir, checkpoint, device)
     if overrides:
         bad = [key for key in overrides if not key.startswith("eval.")]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from i2ibench.evaluation.protocols import generator, subset
 from i2ibench.fileio import atomic_path
 
 # matplotlib's tab10 then tab20's lighter shades: 20 distinguishable colours, then repeated.
@@ -124,3 +125,13 @@ def plot_method_style_codes(method, dataset, indices, path: str | Path, *, batch
     gt = labels[idx] if labels.dim() == 1 else None
     return plot_style_codes(torch.cat(styles), gt, torch.cat(clusters), path, embedding=embedding, title=title,
                             gt_names=list(getattr(dataset, "domains", [])) or None)
+
+
+def plot_evaluated_style_codes(method, val, per_domain: int, seed: int, batch_size: int, out_dir: Path,
+                               iterations: int | None) -> Path:
+    """The style-code map written with an evaluation: ``per_domain`` validation images per class
+    (a seeded choice), to ``out_dir/style_codes_<iterations>.png``."""
+    idx = torch.cat([subset(val.indices_of(d), per_domain, generator(seed, d, 5)) for d in range(len(val.domains))])
+    name = f"style_codes_{int(iterations):08d}.png" if iterations is not None else "style_codes.png"
+    return plot_method_style_codes(method, val, idx, Path(out_dir) / name, batch_size=max(1, batch_size),
+                                   title=f"{method.name} on {val.name}")

@@ -1,110 +1,64 @@
-"""The metric registry's entries: every metric i2ibench reports, with what it takes and its direction.
+"""The metric registry: every metric key i2ibench reports, with its label, direction and decimals.
 
-``METRICS.get("fid")`` is a ``MetricSpec``: call it like the function it wraps. ``inputs`` says
-what the function takes, so that a caller (protocols, tables) can treat metrics generically:
-
-- ``features``: (real_feats [N, D], fake_feats [M, D]) -> float
-- ``outputs``:  (outputs [n_outs, N, 3, H, W], lpips: LPIPS) -> float
-- ``labels``:   (pred, true) -> float
-- ``values``:   (per-task values) -> float (an aggregate such as mFID)
+The harness names its overall rows from it (a group metric's ``overall`` key: per-group FIDs
+average into ``mfid``), and the tables take labels, decimals, order and which value is best
+from it. ``METRICS.get("fid")`` is a ``MetricSpec``; registration order is table order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import numpy as np
 
 from i2ibench.metrics import keys as mk
-from i2ibench.metrics.fid import fid
-from i2ibench.metrics.labels import clustering_accuracy, multi_hot_precision_recall, top1_accuracy
-from i2ibench.metrics.lpips import lpips_diversity
-from i2ibench.metrics.prdc import density_coverage
-from i2ibench.registry import register_metric
-
-INPUT_KINDS = ("features", "outputs", "labels", "values")
+from i2ibench.registry import METRICS, register_metric
 
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """What a table needs to know of a metric key.
+
+    ``overall``: the key of its mean over a protocol's groups (``fid`` -> ``mfid``), or ``None``
+    when the overall row keeps the same key (mean density, ...).
+    """
+
     name: str
+    label: str
     description: str
     higher_is_better: bool
-    inputs: str
-    compute: Callable[..., float]
-
-    def __call__(self, *args: Any, **kwargs: Any) -> float:
-        return self.compute(*args, **kwargs)
+    decimals: int = 3
+    overall: str | None = None
 
 
-def _metric(name: str, description: str, *, higher_is_better: bool, inputs: str):
-    """Register the decorated function as metric ``name``; the function itself is returned."""
-    assert inputs in INPUT_KINDS, inputs
-
-    def deco(fn: Callable[..., float]) -> Callable[..., float]:
-        register_metric(name)(MetricSpec(name, description, higher_is_better, inputs, fn))
-        return fn
-
-    return deco
+def _register(spec: MetricSpec) -> None:
+    register_metric(spec.name)(spec)
 
 
-@_metric(mk.FID, "Fréchet Inception distance (torch-fidelity formula) of fake vs real features",
-         higher_is_better=False, inputs="features")
-def fid_metric(real_feats, fake_feats) -> float:
-    return fid(real_feats, fake_feats)
+for _spec in (
+    MetricSpec(mk.MFID, "mFID", "mean FID over a protocol's tasks (pairwise) or targets (pooled)", False, 2),
+    MetricSpec(mk.FID, "FID", "Fréchet Inception distance (torch-fidelity's formula) of fake vs real features",
+               False, 2, overall=mk.MFID),
+    MetricSpec(mk.DENSITY, "density", "density (Naeem et al. 2020, k = 5): real k-NN balls holding each fake, / k",
+               True, 3),
+    MetricSpec(mk.COVERAGE, "coverage", "coverage (Naeem et al. 2020, k = 5): share of real k-NN balls holding a fake",
+               True, 3),
+    MetricSpec(mk.LPIPS, "LPIPS", "LPIPS diversity: mean pairwise LPIPS (AlexNet) among the outputs for one input",
+               True, 4),
+    MetricSpec(mk.CLUSTER_ACC, "cluster acc", "clustering accuracy of pseudo labels, best one-to-one (Hungarian) matching",
+               True, 3),
+    MetricSpec(mk.LABEL_PRECISION, "label precision", "micro-averaged precision of multi-hot pseudo labels", True, 3),
+    MetricSpec(mk.LABEL_RECALL, "label recall", "micro-averaged recall of multi-hot pseudo labels", True, 3),
+    MetricSpec(mk.TOP1_ACC, "top-1 acc", "top-1 accuracy of pseudo-label scores against the true class", True, 3),
+    MetricSpec(mk.LABEL_SLACK, "slack", "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
+               False, 3),
+):
+    _register(_spec)
 
 
-@_metric(mk.MFID, "mean FID over a protocol's tasks (stargan2) or targets (pooled)",
-         higher_is_better=False, inputs="values")
-def mfid_metric(fids) -> float:
-    values = np.asarray(list(fids), dtype=np.float64)
-    return float(values.mean()) if values.size else float("nan")
+def metric_spec(name: str) -> MetricSpec:
+    """The spec of a registered metric key (UnknownNameError listing the valid keys otherwise)."""
+    return METRICS.get(name)
 
 
-@_metric(mk.DENSITY, "density (Naeem et al. 2020, k = 5): how many real k-NN balls hold each fake sample, / k",
-         higher_is_better=True, inputs="features")
-def density_metric(real_feats, fake_feats, k: int = 5) -> float:
-    return density_coverage(real_feats, fake_feats, k)[0]
-
-
-@_metric(mk.COVERAGE, "coverage (Naeem et al. 2020, k = 5): share of real k-NN balls holding a fake sample",
-         higher_is_better=True, inputs="features")
-def coverage_metric(real_feats, fake_feats, k: int = 5) -> float:
-    return density_coverage(real_feats, fake_feats, k)[1]
-
-
-@_metric(mk.LPIPS, "LPIPS diversity: mean pairwise LPIPS (AlexNet) among the outputs for one input",
-         higher_is_better=True, inputs="outputs")
-def lpips_metric(outputs, lpips) -> float:
-    return lpips_diversity(outputs, lpips)
-
-
-@_metric(mk.CLUSTER_ACC, "clustering accuracy of pseudo labels, best one-to-one (Hungarian) matching",
-         higher_is_better=True, inputs="labels")
-def cluster_acc_metric(pred, true) -> float:
-    return clustering_accuracy(pred, true)
-
-
-@_metric(mk.LABEL_PRECISION, "micro-averaged precision of multi-hot pseudo labels",
-         higher_is_better=True, inputs="labels")
-def label_precision_metric(pred, true) -> float:
-    return multi_hot_precision_recall(pred, true)[0]
-
-
-@_metric(mk.LABEL_RECALL, "micro-averaged recall of multi-hot pseudo labels",
-         higher_is_better=True, inputs="labels")
-def label_recall_metric(pred, true) -> float:
-    return multi_hot_precision_recall(pred, true)[1]
-
-
-@_metric(mk.TOP1_ACC, "top-1 accuracy of pseudo-label scores against the true class",
-         higher_is_better=True, inputs="labels")
-def top1_acc_metric(scores_or_pred, true) -> float:
-    return top1_accuracy(scores_or_pred, true)
-
-
-@_metric(mk.LABEL_SLACK, "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
-         higher_is_better=False, inputs="labels")
-def label_slack_metric(pred, true) -> float:
-    return float((pred.sum(1) == 0).float().mean()) if len(pred) else float("nan")
+def metric_order() -> list[str]:
+    """Every registered key, in registration (= table) order."""
+    return METRICS.in_order()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -304,3 +305,23 @@ class Discriminator(nn.Module):
         """The logit of domain ``y_i`` for each image, ``[N]`` (``y``: LongTensor of indices)."""
         out = self.all_logits(x)
         return out[torch.arange(out.size(0), device=out.device), y]
+
+
+def build_backbone(cfg: Any, img_size: int, num_domains: int) -> nn.ModuleDict:
+    """The four StarGAN v2 nets, He-initialised, keyed by their official names.
+
+    ``cfg``: a method config with the backbone fields of ``methods.stargan2.StarGAN2Config``
+    (``dim_in``, ``max_conv_dim``, ``style_dim``, ``latent_dim``, ``w_hpf``, ``mapping_hidden``,
+    ``num_shared_mapping_layers``, ``num_head_mapping_layers``); ``num_domains``: heads of the
+    mapping network, style encoder and discriminator.
+    """
+    dim_in = cfg.dim_in or None
+    nets = nn.ModuleDict({
+        "generator": Generator(img_size, cfg.style_dim, cfg.max_conv_dim, cfg.w_hpf, dim_in),
+        "mapping_network": MappingNetwork(cfg.latent_dim, cfg.style_dim, num_domains, cfg.mapping_hidden,
+                                          cfg.num_shared_mapping_layers, cfg.num_head_mapping_layers),
+        "style_encoder": StyleEncoder(img_size, cfg.style_dim, num_domains, cfg.max_conv_dim, dim_in),
+        "discriminator": Discriminator(img_size, num_domains, cfg.max_conv_dim, dim_in),
+    })
+    init_weights(nets)
+    return nets

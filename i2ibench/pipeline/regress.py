@@ -23,8 +23,11 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
-from i2ibench.report import records as R
+from i2ibench.config import build_run_config
 from i2ibench.errors import ConfigError, DataError, I2IError
+from i2ibench.pipeline.run import train_and_evaluate as run_pipeline
+from i2ibench.registry import list_methods
+from i2ibench.report import records as R
 from i2ibench.report.published import results_dir
 
 TABLE_FILE = "smoke.csv"
@@ -190,14 +193,9 @@ def runs_in_table(table: pd.DataFrame) -> list[RunSpec]:
 
 def train_and_evaluate(spec: RunSpec, workdir: Path) -> pd.DataFrame:
     """Train ``spec`` from scratch into ``workdir`` and evaluate it (the records, overall rows)."""
-    from i2ibench.config import build_run_config
-    from i2ibench.train.engine import train
-    from i2ibench.evaluation.harness import evaluate
-
     overrides = {"train.seed": spec.seed} if spec.seed is not None else {}
     cfg = build_run_config(spec.method, spec.dataset, spec.preset, overrides)
-    method = train(cfg, workdir, resume=False, progress=False)
-    df = evaluate(method, cfg, out_dir=workdir, iterations=cfg.train.total_iters, log=None)
+    _, df = run_pipeline(cfg, workdir, resume=False, progress=False, log=None)
     df = df[df[R.SCOPE] == R.SCOPE_OVERALL].copy()
     df[R.RUN] = ""  # a temporary folder: meaningless in the committed table
     return df
@@ -220,8 +218,6 @@ def regress(table_path: str | Path | None = None, *, update: bool = False, metho
     if old is not None and not old.empty:
         specs = runs_in_table(old)
     else:
-        from i2ibench.registry import list_methods
-
         specs = [RunSpec(m) for m in list_methods()]
     if methods:
         wanted = {m.lower() for m in methods}

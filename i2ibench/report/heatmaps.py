@@ -1,4 +1,4 @@
-"""Class-wise heatmaps: the per-task results of the ``stargan2`` protocol as a source x target matrix.
+"""Class-wise heatmaps: the per-task results of the ``pairwise`` protocol as a source x target matrix.
 
 One PNG per (run configuration, mode, metric): rows are source domains, columns target
 domains, cells the task's value averaged over seeds (the diagonal, no task, stays empty).
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from i2ibench.report import records as R
 from i2ibench.fileio import atomic_path
+from i2ibench.report import records as R
 from i2ibench.report.tables import metric_label
 
 HEATMAP_METRICS = ("fid", "density", "coverage", "lpips")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from i2ibench.report import records as R
 from i2ibench.errors import DataError
+from i2ibench.report import records as R
 
 DECIMALS = "decimals"
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from i2ibench.errors import DataError
 from i2ibench.fileio import atomic_path
+from i2ibench.names import LABELS, LABELS_INITIAL, canonical_protocol
 
 # ----------------------------------------------------------------------------- columns
 METHOD = "method"
@@ -27,8 +28,8 @@ DATASET = "dataset"
 PRESET = "preset"
 SEED = "seed"               # training seed of the run
 ITERATIONS = "iterations"   # training iterations of the evaluated weights
-PROTOCOL = "protocol"       # stargan2 | pooled | labels | unspecified (published, paper silent)
-MODE = "mode"               # latent | reference | - (no translation mode) | unspecified
+PROTOCOL = "protocol"       # pairwise | pooled | labels | labels-initial | unspecified (published, paper silent)
+MODE = "mode"               # latent | reference | deterministic | - (no translation mode) | unspecified
 METRIC = "metric"           # a metric key (i2ibench.metrics.keys)
 SCOPE = "scope"             # overall | domain | task
 DOMAIN = "domain"           # target domain name, 'src->trg', or '' for overall rows
@@ -64,8 +65,8 @@ SCOPE_OVERALL, SCOPE_DOMAIN, SCOPE_TASK = "overall", "domain", "task"
 SOURCE_REPRODUCED, SOURCE_PUBLISHED = "reproduced", "published"
 MODE_NONE = "-"                   # metric independent of the translation mode
 UNSPECIFIED = "unspecified"       # published: the paper does not say
-PROTOCOL_LABELS = "labels"        # pseudo-label quality rows (the labels the method ends with)
-PROTOCOL_LABELS_INITIAL = "labels-initial"  # LANIT: the written prompts' labels, before prompt learning
+PROTOCOL_LABELS = LABELS                  # pseudo-label quality rows (the labels the method ends with)
+PROTOCOL_LABELS_INITIAL = LABELS_INITIAL  # LANIT: the written prompts' labels, before prompt learning
 
 RECORDS_FILE = "records.csv"
 # Re-evaluating the same weights replaces these rows; other iterations are kept.
@@ -99,6 +100,7 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in TEXT:
         df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+    df[PROTOCOL] = df[PROTOCOL].map(canonical_protocol)  # records written before the pairwise rename
     extra = [c for c in df.columns if c not in COLUMNS]
     return df[list(COLUMNS) + extra].reset_index(drop=True)
 

@@ -23,6 +23,9 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from i2ibench.metrics.registry import MetricSpec, metric_order
+from i2ibench.names import canonical_protocol
+from i2ibench.registry import METRICS
 from i2ibench.report import records as R
 from i2ibench.report.published import DECIMALS, TABLES
 
@@ -38,14 +41,7 @@ KEY = CONFIG + PLACE
 COMPARE_KEY = [c for c in KEY if c not in (R.METHOD, R.VLM, R.ITERATIONS)]
 MEAN, SD, N, DIFF = "mean", "sd", "n", "diff"
 
-METRIC_ORDER = ["mfid", "fid", "density", "coverage", "lpips", "cluster_acc", "label_precision",
-                "label_recall", "top1_acc", "label_slack"]
-METRIC_LABEL = {"mfid": "mFID", "fid": "FID", "density": "density", "coverage": "coverage", "lpips": "LPIPS",
-                "cluster_acc": "cluster acc", "label_precision": "label precision",
-                "label_recall": "label recall", "top1_acc": "top-1 acc", "label_slack": "slack"}
-# Decimals for reproduced numbers (published ones keep the paper's).
-METRIC_DECIMALS = {"mfid": 2, "fid": 2, "density": 3, "coverage": 3, "lpips": 4}
-DEFAULT_DECIMALS = 3
+DEFAULT_DECIMALS = 3  # a metric key the registry does not know
 # Accepted spellings for --metric.
 METRIC_ALIASES = {"fid": ("fid", "mfid"), "mfid": ("fid", "mfid"), "d&c": ("density", "coverage")}
 
@@ -63,6 +59,11 @@ def _lower_set(values: Sequence[str] | None) -> set[str] | None:
     return out or None
 
 
+def _protocol_set(values: Sequence[str] | None) -> set[str] | None:
+    names = _lower_set(values)
+    return None if names is None else {canonical_protocol(n) for n in names}
+
+
 def select(records: pd.DataFrame, *, datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
            metrics: Sequence[str] | None = None, protocols: Sequence[str] | None = None,
            modes: Sequence[str] | None = None, tables: Sequence[str] | None = None,
@@ -77,7 +78,7 @@ def select(records: pd.DataFrame, *, datasets: Sequence[str] | None = None, meth
     if metric_set:
         metric_set = {a for m in metric_set for a in METRIC_ALIASES.get(m, (m,))}
     for col, wanted in ((R.DATASET, _lower_set(datasets)), (R.METHOD, _lower_set(methods)),
-                        (R.METRIC, metric_set), (R.PROTOCOL, _lower_set(protocols)), (R.MODE, _lower_set(modes))):
+                        (R.METRIC, metric_set), (R.PROTOCOL, _protocol_set(protocols)), (R.MODE, _lower_set(modes))):
         if wanted:
             df = df[df[col].str.lower().isin(wanted)]
     wanted_tables = _lower_set(tables)
@@ -160,10 +161,20 @@ def compare(agg: pd.DataFrame, method: str) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- formatting
 
+def _spec(metric: str) -> MetricSpec | None:
+    return METRICS.get(metric) if metric in METRICS else None
+
+
+def metric_decimals(metric: str) -> int:
+    """Decimals of a reproduced value of ``metric`` (the metric registry's)."""
+    spec = _spec(metric)
+    return spec.decimals if spec is not None else DEFAULT_DECIMALS
+
+
 def _decimals(metric: str, published_decimals: float) -> int:
     if pd.notna(published_decimals):
-        return int(published_decimals)
-    return METRIC_DECIMALS.get(metric, DEFAULT_DECIMALS)
+        return int(published_decimals)  # published numbers keep the paper's
+    return metric_decimals(metric)
 
 
 def format_cell(mean: float, sd: float, n: int, decimals: int) -> str:
@@ -181,7 +192,8 @@ def format_diff(diff: float, decimals: int) -> str:
 
 
 def metric_label(metric: str) -> str:
-    return METRIC_LABEL.get(metric, metric)
+    spec = _spec(metric)
+    return spec.label if spec is not None else metric
 
 
 def _diff_label(metric: str, compare_to: str) -> str:
@@ -189,7 +201,8 @@ def _diff_label(metric: str, compare_to: str) -> str:
 
 
 def _metric_rank(metric: str) -> tuple[int, str]:
-    return (METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER), metric)
+    order = metric_order()
+    return (order.index(metric) if metric in order else len(order), metric)
 
 
 # --------------------------------------------------------------------------- sections
@@ -366,7 +379,7 @@ def summary_text(records: pd.DataFrame) -> str:
     body = []
     for (p, m), g in df.groupby([R.PROTOCOL, R.MODE], sort=False):
         vals = dict(zip(g[R.METRIC], g[R.VALUE]))
-        body.append([p, m] + [("n/a" if pd.isna(vals[x]) else f"{vals[x]:.{METRIC_DECIMALS.get(x, DEFAULT_DECIMALS)}f}")
+        body.append([p, m] + [("n/a" if pd.isna(vals[x]) else f"{vals[x]:.{metric_decimals(x)}f}")
                               if x in vals else "" for x in metrics])
     from tabulate import tabulate
 

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 import torch
 
+from i2ibench.data.base import domain_members, num_label_domains
 from i2ibench.method import Batch
 
 
@@ -17,8 +18,8 @@ class _StepIndexLists(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start, self.stop):
-            src, ref, ref2, _ = self.sampler.indices(step)
-            yield torch.cat([src, ref, ref2]).tolist()
+            s = self.sampler.indices(step)
+            yield torch.cat([s.src, s.ref, s.ref2]).tolist()
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -29,13 +30,15 @@ def _stack_images(items: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
 
 
 def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_workers: int,
-                    pin_memory: bool = False, labelled: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
+                    pin_memory: bool = False, labelled: torch.Tensor | None = None,
+                    pairs: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
     """``(step, Batch)`` for steps ``start..stop-1`` (CPU tensors).
 
     With ``num_workers`` > 0 images are decoded by DataLoader workers over a per-step batch
     sampler (folder datasets), else by ``dataset.images`` in this process. Either way the
-    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask [N]
-    (semi-supervised methods) that becomes ``Batch.labelled``.
+    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask ``[N]``
+    (semi-supervised methods) that becomes ``Batch.labelled``. ``pairs``: LongTensor ``[N]``,
+    the index of each image's aligned pair (-1: none), which fills ``Batch.x_pair``/``has_pair``.
     """
     labels = torch.as_tensor(dataset.labels)
     if num_workers > 0:
@@ -48,26 +51,32 @@ def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_worke
     else:
         images = (dataset.images(torch.cat(sampler.indices(s)[:3])) for s in range(start, stop))
     for step, x in zip(range(start, stop), images):
-        src, ref, ref2, y_ref = sampler.indices(step)
-        n, m = len(src), len(ref)
-        yield step, Batch(x_src=x[:n], y_src=labels[src], x_ref=x[n:n + m], x_ref2=x[n + m:],
-                          y_ref=torch.as_tensor(y_ref), labelled=None if labelled is None else labelled[src])
+        idx = sampler.indices(step)
+        n, m = len(idx.src), len(idx.ref)
+        batch = Batch(x_src=x[:n], y_src=labels[idx.src], x_ref=x[n:n + m], x_ref2=x[n + m:],
+                      y_ref=torch.as_tensor(idx.y_ref), labelled=None if labelled is None else labelled[idx.src])
+        if pairs is not None:
+            pair = pairs[idx.src]
+            batch.has_pair = pair >= 0
+            # A source without a pair stands in for its own: has_pair marks which rows are real pairs.
+            batch.x_pair = dataset.images(torch.where(batch.has_pair, pair, idx.src))
+        yield step, batch
 
 
 def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor | None:
     """Bool mask [N] of the images whose label a semi-supervised method may use (``None`` for 0).
 
     A fixed ``fraction`` of every domain, drawn once from ``seed`` (the same on every rank and
-    on resume), as in TUNIT's semi-supervised setting. Methods ask for it through a
-    ``labelled_fraction`` field in their config.
+    on resume), as in TUNIT's semi-supervised setting. Methods ask for it through
+    ``Method.labelled_fraction``.
     """
     if fraction <= 0:
         return None
     labels = torch.as_tensor(labels)
     mask = torch.zeros(labels.shape[0], dtype=torch.bool)
     g = torch.Generator().manual_seed(seed)
-    for d in range(labels.shape[1] if labels.dim() == 2 else int(labels.max()) + 1):
-        members = (labels[:, d] > 0 if labels.dim() == 2 else labels == d).nonzero().flatten()
+    for d in range(num_label_domains(labels)):
+        members = domain_members(labels, d)
         if len(members):
             keep = max(1, round(fraction * len(members)))
             mask[members[torch.randperm(len(members), generator=g)[:keep]]] = True

@@ -19,15 +19,16 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from i2ibench.config import RunConfig, dump, to_dict
 from i2ibench.data.catalog import create_dataset
 from i2ibench.data.samplers import TrainSampler
-from i2ibench.errors import DataError, TrainingError
+from i2ibench.errors import ConfigError, DataError, TrainingError
 from i2ibench.method import DataInfo, Method
+from i2ibench.names import GROUND_TRUTH
 from i2ibench.registry import create_method
 from i2ibench.seeding import get_rng_states, preserved_rng, seed_everything, set_rng_states
 from i2ibench.train import distributed as dist_utils
@@ -38,26 +39,36 @@ from i2ibench.train.rundir import CONFIG_FILE, SAMPLES_DIR, check_resumable, cle
 from i2ibench.train.runlog import RunLog
 from i2ibench.train.sample_grid import SampleInputs, pick_sample_inputs, save_sample_grids
 
-
 # --------------------------------------------------------------------------- the loop
+
+Evaluator = Callable[[Method, int, Callable[[str], None]], None]
+
 
 def _due(done: int, every: int) -> bool:
     return every > 0 and done % every == 0
 
 
 def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
-          max_steps: int | None = None, train_set: Any = None, sample_set: Any = None) -> Method:
+          max_steps: int | None = None, train_set: Any = None, sample_set: Any = None,
+          evaluator: Evaluator | None = None) -> Method:
     """Train ``cfg.method`` on ``cfg.dataset`` into ``out_dir``; returns the trained method.
 
     ``resume``: continue from the newest checkpoint in ``out_dir`` (the run's config must
     match in every training setting); ``False`` starts over, deleting that run's files.
     ``max_steps``: pause after this many completed steps (a checkpoint is written; a later
     call resumes). ``train_set``/``sample_set``: datasets to use instead of creating
-    ``cfg.dataset``'s train split / its val split (for sample grids).
+    ``cfg.dataset``'s train split / its val split (for sample grids). ``evaluator(method,
+    step, note)``: the periodic evaluation, called on every rank after each
+    ``train.eval_every`` steps (not after the last step: that evaluation is the caller's,
+    ``i2ibench.pipeline.run``); it must not move the training RNG streams (they are saved and
+    restored around it). Raises ``ConfigError`` for ``train.eval_every`` > 0 without one.
     """
     out_dir = Path(out_dir)
     tc = cfg.train
     check_precision(tc.precision)
+    if tc.eval_every > 0 and evaluator is None:
+        raise ConfigError("train.eval_every > 0 needs an evaluator: run through `i2ibench run` "
+                          "(i2ibench.pipeline.run), or set train.eval_every=0")
     dinfo = dist_utils.init_distributed(device_type(tc.device))
     device = select_device(tc.device, dinfo.local_rank)
     main = dinfo.is_main
@@ -76,10 +87,8 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
     elif sample_set is None:
         sample_set = train_set  # a caller's own data: no split to look up by name
-    eval_set = sample_set  # None: the evaluator opens cfg.dataset's own splits
     labels = torch.as_tensor(train_set.labels)
-    info = DataInfo(dataset=cfg.dataset, domains=list(train_set.domains), img_size=tc.img_size,
-                    multi_label=labels.dim() == 2)
+    info = DataInfo.of(cfg, train_set)
 
     # Same seed on every rank while building the nets, so all ranks start from one model.
     seed_everything(tc.seed)
@@ -110,7 +119,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     stop = tc.total_iters if max_steps is None else min(tc.total_iters, max_steps)
     # Unsupervised methods must not see ground truth through class-balanced sampling.
     sampler = TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank,
-                           balanced=method.label_kind == "ground_truth")
+                           balanced=method.label_kind == GROUND_TRUTH)
     log = RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
     if start > 0:
         log.note(f"resumed from {ckpt_path} (step {start})")
@@ -129,9 +138,10 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     try:
         method.train()
         t_window, n_window = time.perf_counter(), 0
-        labelled = labelled_subset(labels, float(getattr(method.mcfg, "labelled_fraction", 0.0) or 0.0), tc.seed)
+        labelled = labelled_subset(labels, method.labelled_fraction, tc.seed)
+        pairs = train_set.pairs if method.uses_pairs else None
         for step, batch in iterate_batches(train_set, sampler, start, stop, tc.num_workers,
-                                           pin_memory=device.type == "cuda", labelled=labelled):
+                                           pin_memory=device.type == "cuda", labelled=labelled, pairs=pairs):
             batch = batch.to(device, memory_format=batch_format)
             with autocast:
                 raw = method.training_step(batch, step)
@@ -155,14 +165,14 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
             if main and (_due(done, tc.sample_every) or (done == stop and tc.sample_every > 0)):
                 with preserved_rng():  # grids must not change the training trajectory
                     if samples is None:
-                        samples = _sample_inputs(cfg, method, info, train_set, sample_set)
-                    save_sample_grids(method, samples, info.num_domains, out_dir / SAMPLES_DIR, done)
+                        samples = _sample_inputs(cfg, method, train_set, sample_set)
+                    save_sample_grids(method, samples, out_dir / SAMPLES_DIR, done)
                 method.train()
             if _due(done, tc.ckpt_every) or done == stop:
                 last_good = checkpoint(done)
-            if _due(done, tc.eval_every) and done < tc.total_iters:  # the final one is `run`'s
+            if evaluator is not None and _due(done, tc.eval_every) and done < tc.total_iters:
                 with preserved_rng():
-                    _evaluate_now(method, cfg, out_dir, done, eval_set, log)
+                    evaluator(method, done, log.note)
                 method.train()
     finally:
         log.close()
@@ -170,19 +180,11 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     return method
 
 
-def _evaluate_now(method: Method, cfg: RunConfig, out_dir: Path, step: int, val: Any, log: RunLog) -> None:
-    """Periodic evaluation (``train.eval_every``) on every rank; the evaluator writes on rank 0."""
-    from i2ibench.evaluation.harness import evaluate
-
-    evaluate(method, cfg, out_dir=out_dir, iterations=step, val=val, log=log.note if log.active else None)
-
-
-def _sample_inputs(cfg: RunConfig, method: Method, info: DataInfo, train_set: Any, sample_set: Any) -> SampleInputs:
+def _sample_inputs(cfg: RunConfig, method: Method, train_set: Any, sample_set: Any) -> SampleInputs:
     """Fixed grid inputs from the validation split (the train split if the dataset has none)."""
     if sample_set is None:
         try:
             sample_set = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
         except DataError:
             sample_set = train_set
-    latent_dim = getattr(method.mcfg, "latent_dim", None) if "latent" in method.modes else None
-    return pick_sample_inputs(sample_set, info.num_domains, latent_dim, cfg.train.seed)
+    return pick_sample_inputs(sample_set, method.latent_dim, cfg.train.seed)

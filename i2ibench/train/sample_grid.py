@@ -1,12 +1,18 @@
-"""PNG sample grids written during training: fixed inputs (rows) x target domains (columns).
+"""PNG sample grids written during training: fixed inputs (rows) x target classes (columns).
 
-Two grids per sampling step, for the modes the method supports:
+One grid per sampling step and mode the method has:
 
-- latent: ``latent_<step>.png``, column 0 the input, then one column per target domain, each
+- latent: ``latent_<step>.png``, column 0 the input, then one column per target class, each
   row translated with one fixed latent code ``z`` (the same ``z`` across the row, so a row
-  shows what only the target domain changes);
-- reference: ``reference_<step>.png``, top row the fixed reference image of each domain,
-  column 0 the input, cell (i, d) = input i rendered in the style of reference d.
+  shows what only the target changes);
+- reference: ``reference_<step>.png``, top row the fixed reference image of each class,
+  column 0 the input, cell (i, d) = input i rendered in the style of reference d;
+- deterministic: ``deterministic_<step>.png``, column 0 the input, then its one translation
+  into each target class.
+
+Targets are the dataset's classes, mapped to the method's own domains with
+``Method.domain_of_class``; a column whose target the method does not serve in that mode (see
+``Method.serves``) is left blank.
 
 Inputs, references and ``z`` are fixed for the whole run (chosen deterministically from the
 validation split and the run seed), so grids of successive steps are comparable.
@@ -23,8 +29,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from i2ibench.data.base import domain_members
 from i2ibench.errors import DataError
 from i2ibench.fileio import atomic_path
+from i2ibench.names import DETERMINISTIC, LATENT, REFERENCE
 
 PAD = 2
 MAX_ROW_DOMAINS = 10  # at most this many source domains contribute rows
@@ -66,21 +74,17 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
         Image.fromarray(array).save(tmp, format="PNG")
 
 
-def _domain_members(labels: torch.Tensor, d: int) -> torch.Tensor:
-    member = labels[:, d] > 0 if labels.dim() == 2 else labels == d
-    return member.nonzero().flatten()
-
-
-def pick_sample_inputs(dataset: Any, num_domains: int, latent_dim: int | None, seed: int) -> SampleInputs:
-    """Deterministic grid inputs from ``dataset``: the first images of each domain as rows, the
-    next one of each domain as its reference, and ``z`` from a generator seeded with ``seed``
-    (the global generators are not touched)."""
+def pick_sample_inputs(dataset: Any, latent_dim: int | None, seed: int) -> SampleInputs:
+    """Deterministic grid inputs from ``dataset``: the first images of each class as rows, the
+    next one of each class as its reference, and ``z`` ``[R, latent_dim]`` from a generator
+    seeded with ``seed`` (the global generators are not touched)."""
     labels = torch.as_tensor(dataset.labels)
-    row_domains = min(num_domains, MAX_ROW_DOMAINS)
+    num_classes = len(dataset.domains)
+    row_domains = min(num_classes, MAX_ROW_DOMAINS)
     per_domain = math.ceil(MIN_ROWS / row_domains)
     rows, refs = [], []
-    for d in range(num_domains):
-        members = _domain_members(labels, d).tolist()
+    for d in range(num_classes):
+        members = domain_members(labels, d).tolist()
         if not members:
             raise DataError(f"no image of domain {d} in the split used for sample grids")
         if d < row_domains:
@@ -94,37 +98,50 @@ def pick_sample_inputs(dataset: Any, num_domains: int, latent_dim: int | None, s
     return SampleInputs(x=x, refs=ref_imgs, z=z)
 
 
-@torch.no_grad()
-def latent_grid(method: Any, inputs: SampleInputs, num_domains: int) -> np.ndarray:
-    dev = method.device
-    x, z = inputs.x.to(dev), inputs.z.to(dev)
-    columns = [method.translate(x, torch.full((len(x),), d, dtype=torch.long, device=dev), z=z)
-               for d in range(num_domains)]
-    return tile([[inputs.x[i]] + [c[i] for c in columns] for i in range(len(x))])
+def _served(method: Any, trg: int, mode: str) -> bool:
+    num_classes = method.info.num_domains
+    return any(method.serves(src, trg, mode) for src in range(num_classes) if src != trg)
+
+
+def _target(method: Any, trg: int, n: int) -> torch.Tensor | None:
+    domain = method.domain_of_class(trg)
+    return None if domain is None else torch.full((n,), domain, dtype=torch.long, device=method.device)
 
 
 @torch.no_grad()
-def reference_grid(method: Any, inputs: SampleInputs, num_domains: int) -> np.ndarray:
+def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
+    """The grid of one mode: rows = inputs, columns = target classes (blank where not served)."""
     dev = method.device
     x = inputs.x.to(dev)
-    columns = []
-    for d in range(num_domains):
-        ref = inputs.refs[d:d + 1].to(dev).expand(len(x), -1, -1, -1)
-        columns.append(method.translate(x, torch.full((len(x),), d, dtype=torch.long, device=dev), ref=ref))
-    header: list[torch.Tensor | None] = [None] + [inputs.refs[d] for d in range(num_domains)]
-    return tile([header] + [[inputs.x[i]] + [c[i] for c in columns] for i in range(len(x))])
+    n, num_classes = len(x), method.info.num_domains
+    columns: list[torch.Tensor | None] = []
+    for d in range(num_classes):
+        if not _served(method, d, mode):
+            columns.append(None)
+            continue
+        if mode == LATENT:
+            out = method.translate(x, _target(method, d, n), z=inputs.z.to(dev))
+        elif mode == REFERENCE:
+            ref = inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1)
+            out = method.translate(x, _target(method, d, n), ref=ref)
+        else:
+            out = method.translate(x, _target(method, d, n))
+        columns.append(out)
+    body = [[inputs.x[i]] + [None if c is None else c[i] for c in columns] for i in range(n)]
+    if mode == REFERENCE:
+        header: list[torch.Tensor | None] = [None] + [inputs.refs[d] for d in range(num_classes)]
+        body = [header] + body
+    return tile(body)
 
 
-def save_sample_grids(method: Any, inputs: SampleInputs, num_domains: int, folder: str | Path,
-                      step: int) -> list[Path]:
-    """Write the grids of the modes ``method.modes`` supports; returns the paths written."""
+def save_sample_grids(method: Any, inputs: SampleInputs, folder: str | Path, step: int) -> list[Path]:
+    """Write ``<mode>_<step>.png`` for every mode of ``method.modes``; returns the paths written."""
     folder = Path(folder)
     written = []
-    makers = {"latent": latent_grid, "reference": reference_grid}
     for mode in method.modes:
-        if mode not in makers or (mode == "latent" and inputs.z is None):
+        if mode not in (LATENT, REFERENCE, DETERMINISTIC) or (mode == LATENT and inputs.z is None):
             continue
         path = folder / f"{mode}_{step:08d}.png"
-        save_png(makers[mode](method, inputs, num_domains), path)
+        save_png(mode_grid(method, inputs, mode), path)
         written.append(path)
     return written

@@ -127,9 +127,9 @@ class Caption:
 
 def caption_table() -> list[Caption]:
     """Every caption pre-training can draw, each once (a text never means two things)."""
-    from i2ibench.data.cmnist import PALETTE_NAMES
     from i2ibench.data.catalog import FASHION_CLASSES
-    from i2ibench.vlm.prompts import TEMPLATES, TEXT_AUG_TEMPLATES, base_prompt
+    from i2ibench.data.cmnist import PALETTE_NAMES
+    from i2ibench.data.prompts import TEMPLATES, TEXT_AUG_TEMPLATES, base_prompt
 
     def templates(family: str, extra: tuple[str, ...]) -> list[str]:
         return list(dict.fromkeys((TEMPLATES[family],) + TEXT_AUG_TEMPLATES[family] + extra))
@@ -267,7 +267,7 @@ def build_model(seed: int) -> nn.Module:
     """A freshly initialised tiny-clip (initialisation seeded, global RNG left as it was)."""
     import open_clip
 
-    from i2ibench.vlm.clip import quiet_logging
+    from i2ibench.vlm.model import quiet_logging
 
     register_model_config()
     with torch.random.fork_rng(devices=[]), quiet_logging(logging.WARNING):  # 'initialized randomly'
@@ -296,9 +296,9 @@ def pretrain(cfg: TinyClipConfig, fashion_root=None, cmnist_root=None, progress:
 
 def _pretrain(cfg: TinyClipConfig, fashion_root, cmnist_root, progress: bool,
               data: PretrainData | None) -> tuple[nn.Module, dict]:
-    from i2ibench.vlm.clip import VLM
-
     import open_clip
+
+    from i2ibench.vlm.model import VLM
 
     t0, cpu0 = time.time(), time.process_time()
     model = build_model(cfg.seed)
@@ -389,9 +389,9 @@ def zero_shot_top1(vlm, images: torch.Tensor, targets: torch.Tensor, templates: 
 
 def zero_shot_report(vlm, fashion_root=None, cmnist_root=None, img_size: int = 32) -> dict:
     """Zero-shot accuracies on the benchmark validation splits (fashion10 val, cmnist val)."""
-    from i2ibench.data.cmnist import PALETTE_NAMES
     from i2ibench.data.catalog import create_dataset
-    from i2ibench.vlm.prompts import TEMPLATES, TEXT_AUG_TEMPLATES
+    from i2ibench.data.cmnist import PALETTE_NAMES
+    from i2ibench.data.prompts import TEMPLATES, TEXT_AUG_TEMPLATES
 
     report = {}
     fashion = create_dataset("fashion10", "val", img_size, fashion_root)
@@ -425,7 +425,7 @@ def pretrain_and_save(cfg: TinyClipConfig, fashion_root=None, cmnist_root=None, 
     import open_clip
 
     from i2ibench.fileio import state_dict_sha256, torch_save, write_json
-    from i2ibench.vlm.clip import VLM, file_digest
+    from i2ibench.vlm.model import VLM, file_digest
 
     folder = standin_dir(cfg)
     model, record = pretrain(cfg, fashion_root, cmnist_root, progress)
@@ -458,7 +458,7 @@ def read_meta(folder: Path) -> dict | None:
 
 def load_tiny_clip(cfg: TinyClipConfig | None = None, progress: bool = True):
     """The pre-trained stand-in; pre-trains it first (once, deterministically) if not cached."""
-    from i2ibench.vlm.clip import file_digest, load_vlm_file
+    from i2ibench.vlm.model import file_digest, load_vlm_file
 
     cfg = cfg or TinyClipConfig()
     folder = standin_dir(cfg)

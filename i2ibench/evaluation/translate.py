@@ -1,0 +1,100 @@
+"""Making the translations a protocol scores: every served task into one target, in one mode.
+
+Translations are made once and shared by both protocols; each output passes through the
+feature extractor exactly once, and its LPIPS diversity is summed per task on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from i2ibench.config import EvalConfig
+from i2ibench.evaluation.protocols import Task, latent_codes, reference_indices
+from i2ibench.method import Method
+from i2ibench.metrics.lpips import lpips_diversity
+from i2ibench.names import DETERMINISTIC, LATENT, REFERENCE
+from i2ibench.train import distributed as dist_utils
+
+
+@dataclass
+class TaskOutput:
+    """What one task's translations left behind: features and the LPIPS sum over its inputs."""
+
+    feats: list[torch.Tensor] = field(default_factory=list)
+    lpips_sum: float = 0.0
+    lpips_inputs: int = 0
+
+    def features(self, dim: int = 0) -> torch.Tensor:
+        """All features of the task ``[n, dim]``; ``[0, dim]`` if this process made none of them."""
+        return torch.cat(self.feats) if self.feats else torch.zeros(0, dim, dtype=torch.float64)
+
+
+def outputs_per_input(ev: EvalConfig, mode: str) -> int:
+    """``eval.outs_per_input`` for the style modes; 1 in deterministic mode (every output would be equal)."""
+    return 1 if mode == DETERMINISTIC else max(1, ev.outs_per_input)
+
+
+def class_target(method: Method, trg: int, n: int) -> torch.Tensor | None:
+    """The method's domain for class ``trg``, repeated ``n`` times (``None`` if it has none)."""
+    domain = method.domain_of_class(trg)
+    if domain is None:
+        return None
+    return torch.full((n,), domain, dtype=torch.long, device=method.device)
+
+
+def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list[int], trg: int, mode: str,
+                     features: Any, lpips_net: Any, ev: EvalConfig, feature_dim: int = 0) -> dict[int, TaskOutput]:
+    """All translations into class ``trg`` for the tasks ``task_ids`` (indices into ``tasks``), batched across tasks.
+
+    A batch holds whole inputs (all outputs of an input together, for LPIPS). Latent codes
+    and references are drawn for the whole target up front, so they do not depend on the
+    batch size or the number of processes. ``lpips_net`` ``None``: no LPIPS.
+    """
+    outs = outputs_per_input(ev, mode)
+    inputs = [(ti, int(i)) for ti in task_ids for i in tasks[ti].inputs.tolist()]
+    n_units = len(inputs) * outs
+    if mode == LATENT:
+        codes = latent_codes(n_units, int(method.latent_dim), ev.seed, trg)
+    elif mode == REFERENCE:
+        refs = reference_indices(n_units, val.indices_of(trg), ev.seed, trg)
+    per_batch = max(1, ev.batch_size // outs)
+    rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
+    results = {ti: TaskOutput() for ti in task_ids}
+    device = method.device
+    for b, start in enumerate(range(0, len(inputs), per_batch)):
+        if b % world != rank:
+            continue
+        chunk = inputs[start:start + per_batch]
+        units = slice(start * outs, (start + len(chunk)) * outs)
+        x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
+        target = class_target(method, trg, x.shape[0])
+        with torch.no_grad():
+            if mode == LATENT:
+                fake = method.translate(x, target, z=codes[units].to(device))
+            elif mode == REFERENCE:
+                fake = method.translate(x, target, ref=val.images(refs[units]).to(device))
+            else:
+                fake = method.translate(x, target)
+        fake = fake.float()
+        feats = features(fake)
+        # Per task: its rows in this batch are contiguous (inputs are ordered by task).
+        task_of = torch.tensor([ti for ti, _ in chunk]).repeat_interleave(outs)
+        grouped = fake.reshape(len(chunk), outs, *fake.shape[1:]).transpose(0, 1)  # [outs, inputs, ...]
+        for ti in dict.fromkeys(t for t, _ in chunk):
+            rows = task_of == ti
+            results[ti].feats.append(feats[rows.to(feats.device)])
+            if lpips_net is not None and outs >= 2:
+                cols = torch.tensor([t == ti for t, _ in chunk])
+                n_in = int(cols.sum())
+                results[ti].lpips_sum += float(lpips_diversity(grouped[:, cols.to(grouped.device)], lpips_net)) * n_in
+                results[ti].lpips_inputs += n_in
+    if world > 1:
+        for ti in task_ids:
+            out = results[ti]
+            out.feats = [dist_utils.all_gather_cat(out.features(feature_dim))]
+            sums = dist_utils.all_gather_object((out.lpips_sum, out.lpips_inputs))
+            out.lpips_sum, out.lpips_inputs = sum(s for s, _ in sums), sum(n for _, n in sums)
+    return results

@@ -1,0 +1,40 @@
+"""The field's names that every layer shares: translation modes, label kinds, evaluation protocols.
+
+Stable strings: they are written into configs and result records. Add, never rename; a renamed
+protocol keeps its old name readable through ``PROTOCOL_ALIASES``.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- translation modes
+LATENT = "latent"                # style from a random code through the mapping network
+REFERENCE = "reference"          # style from a reference image of the target domain
+DETERMINISTIC = "deterministic"  # no style: one output per input (CycleGAN, CLIPTraVeLGAN, a uni-modal target)
+MODES = (LATENT, REFERENCE, DETERMINISTIC)
+STYLE_MODES = (LATENT, REFERENCE)  # the modes with several outputs per input (diversity)
+
+# --------------------------------------------------------------------------- label kinds
+# What a method trains with in place of (or as) the dataset's domain labels.
+GROUND_TRUTH = "ground_truth"      # the dataset's labels (stargan2)
+CLUSTERS = "clusters"              # cluster ids of its own (tunit's guiding network)
+CLIP_MULTI_HOT = "clip_multi_hot"  # multi-hot pseudo labels from a VLM and text (lanit)
+LABEL_KINDS = (GROUND_TRUTH, CLUSTERS, CLIP_MULTI_HOT)
+
+# --------------------------------------------------------------------------- evaluation protocols
+# pairwise: every ordered pair src->trg is scored on its own; mFID = mean over the K(K-1) tasks
+# (StarGAN v2's official metrics/eval.py). pooled: per target, the translations from every other
+# domain pooled; mFID = mean over targets (TUNIT's and LANIT's evaluation).
+PAIRWISE = "pairwise"
+POOLED = "pooled"
+PROTOCOLS = (PAIRWISE, POOLED)
+# Records and configs written before the rename called the pairwise protocol "stargan2", the
+# name of a method too.
+PROTOCOL_ALIASES = {"stargan2": PAIRWISE}
+# Rows that score labels rather than translations.
+LABELS = "labels"                  # the labels a method ends training with
+LABELS_INITIAL = "labels-initial"  # LANIT: labels from the written prompts, before prompt learning
+
+
+def canonical_protocol(name: str) -> str:
+    """``name`` with an old alias replaced by the current protocol name."""
+    return PROTOCOL_ALIASES.get(name, name)
