@@ -143,3 +143,17 @@ def test_sub_package_inits_import_nothing():
     for name, path in MODULES.items():
         if path.name == "__init__.py" and name.startswith("i2ibench."):
             assert not GRAPH[name], name
+
+
+# The README's layout lists the sub-packages in this order: each may import only earlier ones.
+LAYERS = ["core", "data", "nets", "features", "metrics", "vlm", "report", "train", "evaluation", "pipeline", "cli"]
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_packages_import_only_lower_layers(package):
+    deps = {package_of(d) for m, ds in GRAPH.items() if package_of(m) == package for d in ds} - {package}
+    assert deps <= set(LAYERS[:LAYERS.index(package)]), deps - set(LAYERS[:LAYERS.index(package)])
+
+
+def test_every_package_has_a_layer():
+    assert {package_of(m) for m in MODULES} == set(LAYERS) | {"methods"}
