@@ -306,3 +306,26 @@ def test_style_code_plot_written_with_each_evaluation_of_a_method_with_style_cod
     evaluate_toy(method, cfg=toy_cfg(style_plot_per_domain=0), val=val, out_dir=tmp_path / "b", iterations=40)
     evaluate_toy(FakeMethod(), val=val, out_dir=tmp_path / "c", iterations=40)  # no style codes: no plot
     assert not list((tmp_path / "b").glob("*.png")) and not list((tmp_path / "c").glob("*.png"))
+
+
+def test_a_dataset_declared_extra_evaluation_adds_rows_for_every_method():
+    from types import SimpleNamespace
+
+    from i2ibench.errors import ConfigError
+    from i2ibench.evaluation.extras import register_evaluation
+
+    seen = []
+
+    @register_evaluation("test-extra")
+    def extra(ctx):
+        seen.append((ctx.method.name, len(ctx.tasks)))
+        ctx.rows.add("test-extra", R.MODE_NONE, "test_metric", R.SCOPE_OVERALL, "", 0.5, None, len(ctx.val.labels))
+
+    val = ToyData()
+    val.spec = SimpleNamespace(evaluations=("test-extra",))
+    df = evaluate_toy(FakeMethod(), val=val)
+    row = df[df[R.PROTOCOL] == "test-extra"]
+    assert seen == [("fake", 6)] and row[R.VALUE].tolist() == [0.5] and row[R.N_REAL].tolist() == [18]
+    val.spec = SimpleNamespace(evaluations=("no-such",))
+    with pytest.raises(ConfigError, match="unknown evaluation 'no-such'"):
+        evaluate_toy(FakeMethod(), val=val)

@@ -37,6 +37,9 @@ class DatasetSpec:
     flat_val_per_domain: int = 0         # >0: also accept <root>/<domain>/, last N per domain = val
     # Domains with one appearance per content (no style to sample), e.g. cmnist's gray digits.
     unimodal_domains: tuple[str, ...] = ()
+    # Evaluations beyond the protocols that every method on this dataset gets (names registered
+    # in i2ibench.evaluation.extras), e.g. colour recall on cmnist.
+    evaluations: tuple[str, ...] = ()
 
     @property
     def base_prompt(self) -> str | None:

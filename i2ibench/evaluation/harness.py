@@ -33,6 +33,7 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError
+from i2ibench.evaluation.extras import ExtraContext, run_extra_evaluations
 from i2ibench.evaluation.labels import label_rows
 from i2ibench.evaluation.protocols import check_protocols, groups, modes_to_score, plan_tasks
 from i2ibench.evaluation.provenance import common_columns
@@ -135,6 +136,9 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                 rows.add_protocol(p, mode, scores[p], metrics, {g.name for g in plan[p] if g.tasks})
         if ev.labels:
             label_rows(method, val, tasks, rows, max(1, ev.batch_size))
+        spec = getattr(val, "spec", None)  # a caller's own validation data may come without a spec
+        if spec is not None and spec.evaluations:
+            run_extra_evaluations(spec.evaluations, ExtraContext(method, val, ev, tasks, features, lpips_net, rows))
         if (out_dir is not None and ev.style_plot_per_domain > 0 and method.has_style_codes
                 and dist_utils.is_main_process()):
             path = plot_evaluated_style_codes(method, val, ev.style_plot_per_domain, ev.seed, ev.batch_size,
