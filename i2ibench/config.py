@@ -45,6 +45,7 @@ class TrainConfig:
     channels_last: bool = False
     num_workers: int = 0
     device: str = "auto"         # auto (cuda if available, else cpu) | cpu | cuda
+    augment: str = "none"        # none | flip | crop_flip (i2ibench.train.augment); methods set their official one
 
 
 @dataclass
@@ -56,8 +57,12 @@ class EvalConfig:
     # reference) a style method lacks, so that tables line methods up by mode.
     modes: tuple[str, ...] = ()
     max_src_per_domain: int = 0     # validation images per source domain; 0 = all
+    rounds: int = 1                 # draws of max_src_per_domain images per source (LANIT's eval: 9 rounds of 8)
     outs_per_input: int = 10        # StarGAN v2: 10 outputs per input (LPIPS over their 45 pairs)
     max_real_per_domain: int = 0    # real images per target for FID; 0 = all
+    # fakes per pooled target, a seeded subset; 0 = all, -1 = TUNIT's (min + max) // 2 of the
+    # real split's class sizes (official validation/validation.py)
+    fakes_per_target: int = 0
     real_split: str = "val"
     nearest_k: int = 5              # density & coverage
     batch_size: int = 50

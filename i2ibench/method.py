@@ -193,6 +193,17 @@ class Method(ABC):
         """
         return src != trg and mode in self.modes and self.domain_of_class(trg) is not None
 
+    @property
+    def latent_targets_from_references(self) -> bool:
+        """Whether latent-guided evaluation takes each target from a reference image of the target
+        class (``target_of_reference``) instead of ``domain_of_class`` (LANIT's official evaluation)."""
+        return False
+
+    def target_of_reference(self, ref: torch.Tensor) -> torch.Tensor:
+        """The target (method domains, ``[n]`` or multi-hot ``[n, N]``) that reference images
+        ``ref`` ``[n, 3, S, S]`` of a class stand for; used when ``latent_targets_from_references``."""
+        raise TypeError(f"{self.name} takes latent-guided targets from domain_of_class, not from references")
+
     def labels_to_classes(self, per_domain: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """Label or score rows over the method's domains ``[n, N]`` -> rows over the classes ``[n, K]``.
 
@@ -210,6 +221,11 @@ class Method(ABC):
     def style_codes(self, x: torch.Tensor) -> torch.Tensor:
         """Per-image style codes ``[n, D]`` of images ``x`` (methods with ``has_style_codes``)."""
         raise TypeError(f"{self.name} has no per-image style codes to plot")
+
+    def evaluation_note(self) -> str:
+        """A note for every translation row of an evaluation of the current weights ('' for none),
+        e.g. that a generator other than the EMA one made the translations."""
+        return ""
 
     def frozen_models(self) -> dict[str, str]:
         """Frozen models the method uses, role -> name (e.g. ``{"vlm": "tiny-clip@1f953eae"}``).

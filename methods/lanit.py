@@ -50,9 +50,9 @@ from i2ibench.data.prompts import PromptSet, custom_prompt_set, match_classes, p
 from i2ibench.errors import ConfigError, I2IError, TrainingError
 from i2ibench.method import Batch, DataInfo, LabelView, Method
 from i2ibench.methods.lanit_prompt_learner import PromptLearner, similarities
-from i2ibench.methods.stargan2 import StarGAN2Config
+from i2ibench.methods.stargan2 import SHORT_PRESET_LR, BackboneConfig
 from i2ibench.names import CLIP_MULTI_HOT, LABELS, LABELS_INITIAL, LATENT, REFERENCE
-from i2ibench.nets.stargan2 import build_backbone
+from i2ibench.nets.stargan2 import build_backbone, init_weights
 from i2ibench.registry import register_method
 from i2ibench.train.losses import d_loss, g_loss, linear_decay
 
@@ -135,8 +135,8 @@ def default_vlm(dataset: str) -> str:
 # --------------------------------------------------------------------------- config
 
 @dataclass
-class LANITConfig(StarGAN2Config):
-    # backbone fields (dim_in, max_conv_dim, style_dim, ...) from StarGAN2Config
+class LANITConfig(BackboneConfig):
+    # backbone, optimiser and loss-weight fields (dim_in, max_conv_dim, style_dim, ...) from BackboneConfig
     f_lr: float = 1e-4              # mapping network: LANIT's m_lr (StarGAN v2: 1e-6)
     ds_iter: int = 130_000
     # prompts
@@ -155,32 +155,44 @@ class LANITConfig(StarGAN2Config):
     prompt_learning: bool = True    # step 2: learn the context tokens
     prompt_start: int = 99_000      # first iteration of step 2 (official step-2 script: resume 99000)
     p_lr: float = 1e-6              # prompt lr (official step-2 script; argparse default 2e-5)
+    prompt_grad: str = "flipped"    # which domain-regularisation term trains the prompts: flipped (official) | both
+    ds_schedule: str = "restart"    # lambda_ds from 1 again at prompt_start (official step-2 resume) | continuous
+    drop_all_active: bool = True    # leave out images active for every domain (official: skips such iterations)
+    # latent-guided evaluation target: the pseudo label of a reference image of the target class
+    # (official metrics/eval.py) | class (the word that names the class)
+    eval_latent_target: str = "reference"
+    clip_resize: str = "lanit"      # CLIP input resize: lanit (official: bicubic, align_corners) | antialias
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
-        "train.img_size": 256, "train.batch_size": 7, "train.total_iters": 150_000,
+        "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 7, "train.total_iters": 150_000,
         "train.log_every": 10, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 64, "model.latent_dim": 16,
         "model.mapping_hidden": 512, "model.ds_iter": 130_000, "model.prompt_start": 99_000, "model.p_lr": 1e-6,
-        "eval.max_src_per_domain": 0, "eval.outs_per_input": 10, "eval.max_real_per_domain": 0,
+        # official metrics/eval.py: 9 rounds x 8 shuffled val images of each source x 5 outputs = 3,240
+        # fakes per target for K = 10, FID against all val images of the target
+        "eval.max_src_per_domain": 8, "eval.rounds": 9, "eval.outs_per_input": 5, "eval.max_real_per_domain": 0,
+        "eval.real_split": "val",
     },
     # Same backbone, batch and evaluation counts as stargan2's cpu preset, so the cpu tables
     # compare methods, not widths. Measured (fp32, 1 thread, interleaved with stargan2 in one
     # process): 1.3x stargan2's s/iter with fixed prompts, 1.4-1.5x while learning prompts, so
     # 2,400 iterations take about as long as stargan2's 3,000 (~1 h); prompts learned from 2/3.
     "cpu": {
-        "train.img_size": 32, "train.batch_size": 8, "train.total_iters": 2_400,
+        "train.augment": "crop_flip", "train.img_size": 32, "train.batch_size": 8, "train.total_iters": 2_400,
         "train.log_every": 20, "train.sample_every": 250, "train.ckpt_every": 250,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32, "model.latent_dim": 16,
         "model.mapping_hidden": 128, "model.ds_iter": 2_400, "model.prompt_start": 1_600, "model.p_lr": 2e-5,
+        **SHORT_PRESET_LR,
         "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
+        "train.augment": "crop_flip", "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
         "model.mapping_hidden": 16, "model.ds_iter": 4, "model.prompt_start": 2, "model.p_lr": 2e-5,
+        **SHORT_PRESET_LR,
         "model.text_aug": False,
         "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
         "eval.batch_size": 16, "eval.style_plot_per_domain": 10,
@@ -220,23 +232,31 @@ class LANIT(Method):
             raise ConfigError(f"model.label_mode must be one of {', '.join(LABEL_MODES)}, got '{m.label_mode}'")
         if m.ds_iter < 1:
             raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
-        if m.ref_label not in ("reference", "target"):
-            raise ConfigError(f"model.ref_label must be 'reference' or 'target', got '{m.ref_label}'")
+        for key, value, valid in (("ref_label", m.ref_label, ("reference", "target")),
+                                  ("prompt_grad", m.prompt_grad, ("flipped", "both")),
+                                  ("ds_schedule", m.ds_schedule, ("restart", "continuous")),
+                                  ("eval_latent_target", m.eval_latent_target, ("reference", "class")),
+                                  ("clip_resize", m.clip_resize, ("lanit", "antialias"))):
+            if value not in valid:
+                raise ConfigError(f"model.{key} must be one of {', '.join(valid)}, got '{value}'")
         self.prompt_set = resolve_prompt_set(m, info)
         n = self.prompt_set.num_domains
         if n < 2:
             raise ConfigError(f"lanit needs at least 2 candidate domains, got {n}")
         # The backbone first: its initialisation then draws the same random numbers as
         # stargan2's for the same seed, whatever the VLM's loading consumes.
-        self.nets = build_backbone(m, cfg.train.img_size, n).to(self.device)
+        self.nets = build_backbone(m, cfg.train.img_size, n, he_init=False).to(self.device)
+        self.make_ema("generator", "mapping_network", "style_encoder")  # before He init, as officially
+        init_weights(self.nets)
         if vlm is None:  # tests pass a VLM; runs load the configured one
             from i2ibench.vlm.clip import load_vlm
             vlm = load_vlm(cfg.vlm or default_vlm(info.dataset), self.device)
         self.vlm = vlm.eval().requires_grad_(False)
+        self.vlm.resize = m.clip_resize
         self.vlm_name: str = getattr(vlm, "name", cfg.vlm or "")
         self.nets["prompt_learner"] = PromptLearner(self.vlm, self.prompt_set.templates,
                                                     self.prompt_set.words).to(self.device)
-        self.make_ema("generator", "mapping_network", "style_encoder", "prompt_learner")
+        self.make_ema("prompt_learner")
         betas = (float(m.beta1), float(m.beta2))
         for name, net in self.nets.items():
             lr = {"mapping_network": m.f_lr, "prompt_learner": m.p_lr}.get(name, m.lr)
@@ -260,14 +280,25 @@ class LANIT(Method):
         return self.prompt_set.text_domain_of_class(k)
 
     def serves(self, src: int, trg: int, mode: str) -> bool:
-        """Latent-guided translation needs a word for the target class. Reference-guided
-        translation with ``ref_label="reference"`` (the official evaluation) takes the domain
-        from the reference's own pseudo label, so it serves every target class."""
+        """Every target class when the target comes from a reference image of that class: its
+        own pseudo label (reference-guided with ``ref_label="reference"``; latent-guided with
+        ``eval_latent_target="reference"``, the official evaluation); otherwise only classes
+        that one of the words names."""
         if src == trg or mode not in self.modes:
             return False
         if mode == REFERENCE and self.mcfg.ref_label == "reference":
             return True
+        if mode == LATENT and self.latent_targets_from_references:
+            return True
         return self.domain_of_class(trg) is not None
+
+    @property
+    def latent_targets_from_references(self) -> bool:
+        return self.mcfg.eval_latent_target == "reference"
+
+    def target_of_reference(self, ref: torch.Tensor) -> torch.Tensor:
+        """The multi-hot pseudo label ``[n, N]`` of reference images (official latent-guided evaluation)."""
+        return self.reference_labels(ref)
 
     def labels_to_classes(self, per_domain: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
         """Labels or scores ``[n, N]`` over the words -> ``[n, K]`` over the dataset's classes.
@@ -344,22 +375,29 @@ class LANIT(Method):
         return self.domain_scores(x, "initial")
 
     # ----------------------------------------------------------------- training
-    @staticmethod
-    def _without_slack(x: torch.Tensor, y: torch.Tensor, sim: torch.Tensor):
-        """The non-slack images and labels; if all are slack, all of them with their best domain."""
-        keep = ~is_slack(y)
+    def _unusable(self, y: torch.Tensor) -> torch.Tensor:
+        """Rows a training step leaves out: slack (no active domain) and, with
+        ``drop_all_active``, rows active for every domain (the official code skips such iterations)."""
+        bad = is_slack(y)
+        if self.mcfg.drop_all_active:
+            bad = bad | (y.sum(1) == y.size(1))
+        return bad
+
+    def _without_unusable(self, x: torch.Tensor, y: torch.Tensor, sim: torch.Tensor):
+        """The usable images and labels; if none is, all of them with their best domain."""
+        keep = ~self._unusable(y)
         if bool(keep.any()):
             return x[keep], y[keep], False
         return x, F.one_hot(sim.argmax(1), y.size(1)).float(), True
 
-    def _drop_slack(self, x_src, y_org, sim_src, x_ref, y_trg, sim_ref):
-        """Slack sources and references dropped, both cut to the same count.
+    def _drop_unusable(self, x_src, y_org, sim_src, x_ref, y_trg, sim_ref):
+        """Slack (and all-active) sources and references dropped, both cut to the same count.
 
-        A batch side that is all slack falls back to its images' best domains rather than being
-        skipped, so every process of a distributed run makes the same optimiser steps.
+        A batch side with no usable image falls back to its images' best domains rather than
+        being skipped, so every process of a distributed run makes the same optimiser steps.
         """
-        x_src, y_org, fb_src = self._without_slack(x_src, y_org, sim_src)
-        x_ref, y_trg, fb_ref = self._without_slack(x_ref, y_trg, sim_ref)
+        x_src, y_org, fb_src = self._without_unusable(x_src, y_org, sim_src)
+        x_ref, y_trg, fb_ref = self._without_unusable(x_ref, y_trg, sim_ref)
         k = min(x_src.size(0), x_ref.size(0))
         return x_src[:k], y_org[:k], x_ref[:k], y_trg[:k], float(fb_src or fb_ref)
 
@@ -371,9 +409,20 @@ class LANIT(Method):
             text, _ = self.nets["prompt_learner"](self.vlm)
         else:
             text, _ = self.text_features("live")
-        feats = self.image_features(torch.cat([x_fake, x_flip]))
-        sim = feats.float() @ text.t()
-        return domain_reg_loss(sim[: x_fake.size(0)], sim[x_fake.size(0):], idx)
+        feats = self.image_features(torch.cat([x_fake, x_flip])).float()
+        n = x_fake.size(0)
+        # Official step 2 (gt_update): the output's term sees detached text, so the prompts
+        # learn only from the flipped image's term; "both" lets both terms train them.
+        text_out = text.detach() if self.mcfg.prompt_grad == "flipped" else text
+        return domain_reg_loss(feats[:n] @ text_out.t(), feats[n:] @ text.t(), idx)
+
+    def _ds_step(self, step: int) -> int:
+        """The step the diversity weight decays from: the official step-2 script resumes with
+        lambda_ds back at its initial value at ``prompt_start`` (``ds_schedule="restart"``)."""
+        m: LANITConfig = self.mcfg
+        if m.ds_schedule == "restart" and m.prompt_learning and step >= m.prompt_start:
+            return step - m.prompt_start
+        return step
 
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration; ``step`` is the 0-based iteration index (diversity decay, prompt schedule)."""
@@ -391,11 +440,11 @@ class LANIT(Method):
         logs: dict[str, Any] = {"label/slack_src": is_slack(y_org).float().mean(),
                                 "label/slack_ref": is_slack(y_trg).float().mean(),
                                 "label/active": y_trg.sum(1).mean()}
-        x_real, y_org, x_ref, y_trg, fallback = self._drop_slack(batch.x_src, y_org, sim_src,
+        x_real, y_org, x_ref, y_trg, fallback = self._drop_unusable(batch.x_src, y_org, sim_src,
                                                                  batch.x_ref, y_trg, sim_ref)
         logs["label/fallback"] = fallback
         n = x_real.size(0)
-        lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
+        lambda_ds = linear_decay(m.lambda_ds, self._ds_step(step), m.ds_iter)
         z1 = torch.randn(n, m.latent_dim, device=self.device)
         z2 = torch.randn(n, m.latent_dim, device=self.device)
         G, D = self.nets["generator"], self.nets["discriminator"]

@@ -28,13 +28,15 @@ from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
 from i2ibench.method import Batch, DataInfo, Method
 from i2ibench.names import GROUND_TRUTH, LATENT, REFERENCE
-from i2ibench.nets.stargan2 import build_backbone
+from i2ibench.nets.stargan2 import build_backbone, init_weights
 from i2ibench.registry import register_method
 from i2ibench.train.losses import MaskFn, d_loss, g_loss, linear_decay
 
 
 @dataclass
-class StarGAN2Config:
+class BackboneConfig:
+    """The StarGAN v2 backbone, its optimisers and loss weights: shared by the methods on the backbone."""
+
     # backbone (image size comes from train.img_size)
     dim_in: int = 0                 # first conv channels of G, E and D; 0: official 2**14 // img_size
     max_conv_dim: int = 512
@@ -57,31 +59,44 @@ class StarGAN2Config:
     lambda_ds: float = 1.0          # initial diversity weight (AFHQ README uses 2)
     ds_iter: int = 100_000          # iterations over which lambda_ds decays linearly to 0
     lambda_cyc: float = 1.0
+
+
+@dataclass
+class StarGAN2Config(BackboneConfig):
     latent_target: str = "ref"      # ref (official: y_trg = reference domain) | uniform
 
 
 # Presets: flat dotted overrides over RunConfig. The cpu preset was timed on the project's
 # 2-core machine (see the method's report / benchmarks/): ~1 h for a full run.
+# The rule for presets that shorten training (cpu, smoke; README "Presets"): they shrink image
+# size, widths, lengths (and the schedules tied to them) and evaluation counts, and give every
+# method on the shared backbone the same optimiser settings. StarGAN v2's mapping-network lr of
+# 1e-6 is a 100k-iteration setting that leaves the mapping network almost untrained in 3k
+# steps, so the shortened presets use LANIT's 1e-4 for it, as for the other nets.
+SHORT_PRESET_LR = {"model.lr": 1e-4, "model.f_lr": 1e-4}
 PRESETS = {
     "paper": {
-        "train.img_size": 256, "train.batch_size": 8, "train.total_iters": 100_000,
+        "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 8, "train.total_iters": 100_000,
         "train.log_every": 10, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 64, "model.latent_dim": 16,
         "model.mapping_hidden": 512, "model.ds_iter": 100_000,
+        # official metrics/eval.py: every val image of a source, 10 outputs, FID against the target's
+        # *training* images
         "eval.max_src_per_domain": 0, "eval.outs_per_input": 10, "eval.max_real_per_domain": 0,
+        "eval.real_split": "train",
     },
     "cpu": {
-        "train.img_size": 32, "train.batch_size": 8, "train.total_iters": 3_000,
+        "train.augment": "crop_flip", "train.img_size": 32, "train.batch_size": 8, "train.total_iters": 3_000,
         "train.log_every": 20, "train.sample_every": 250, "train.ckpt_every": 250,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32, "model.latent_dim": 16,
-        "model.mapping_hidden": 128, "model.ds_iter": 3_000,
+        "model.mapping_hidden": 128, "model.ds_iter": 3_000, **SHORT_PRESET_LR,
         "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
+        "train.augment": "crop_flip", "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8, "model.latent_dim": 4,
-        "model.mapping_hidden": 16, "model.ds_iter": 4,
+        "model.mapping_hidden": 16, "model.ds_iter": 4, **SHORT_PRESET_LR,
         "eval.max_src_per_domain": 1, "eval.outs_per_input": 2, "eval.max_real_per_domain": 6,
         "eval.batch_size": 16, "eval.style_plot_per_domain": 10,
     },
@@ -106,8 +121,14 @@ class StarGAN2(Method):
             raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
         if info.num_domains < 2:
             raise ConfigError(f"stargan2 needs at least 2 domains, dataset '{info.dataset}' has {info.num_domains}")
-        self.nets = build_backbone(m, cfg.train.img_size, info.num_domains).to(self.device)
+        if info.multi_label:
+            raise ConfigError(f"stargan2 trains with one ground-truth domain per image; dataset '{info.dataset}' "
+                              f"is multi-label (use lanit, which takes multi-hot labels)")
+        # Official order (core/model.py build_model, then Solver.__init__): the EMA copies are taken
+        # before He initialisation, which only the trained nets get.
+        self.nets = build_backbone(m, cfg.train.img_size, info.num_domains, he_init=False).to(self.device)
         self.make_ema("generator", "mapping_network", "style_encoder")
+        init_weights(self.nets)
         for name, net in self.nets.items():
             lr = m.f_lr if name == "mapping_network" else m.lr
             self.optims[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=(float(m.beta1), float(m.beta2)),

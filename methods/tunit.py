@@ -1,11 +1,21 @@
 """TUNIT (Baek et al., ICCV 2021): truly unsupervised translation with a guiding network.
 
-A guiding network (i2ibench/guiding.py) replaces the ground-truth labels and the style
-encoder: its clustering head, trained by IIC between an image and its augmented view, gives
-the pseudo domains that drive the multi-task discriminator; its style head, trained
+A guiding network (``methods/tunit_guiding.py``) replaces the ground-truth labels and the
+style encoder: its clustering head, trained by IIC between an image and its augmented view,
+gives the pseudo domains that drive the multi-task discriminator; its style head, trained
 contrastively against a FIFO queue of keys from a momentum (EMA) copy, gives the style codes
-the generator's AdaIN decoder uses. Generator and discriminator are the shared StarGAN v2
-backbone (i2ibench/nets.py).
+the generator's AdaIN decoder uses.
+
+What "tunit" means in i2ibench's tables: TUNIT's training (guiding network, losses, schedule,
+optimisers) on the shared StarGAN v2 generator and discriminator
+(``i2ibench/nets/stargan2.py``), so that methods differ by method, not network. The official
+TUNIT networks differ: its generator is FUNIT-style (a content encoder of a 7x7 conv, stride-2
+downsamplings and 2 instance-normalised residual blocks; an AdaIN decoder whose parameters an
+MLP of 3 layers, 256 hidden, makes from the style code; tanh output; 64 base channels below
+256 px, 32 above), while the StarGAN v2 generator has a residual encoder/decoder with AdaIN
+residual blocks, no output activation (i2ibench clamps to [-1, 1] at translation) and up to
+512 channels; its discriminator is StarGAN v2-like with two pre-activation residual blocks per
+scale and up to 1024 channels, against one per scale and 512 here.
 
 One iteration, as in the official ``train/train_unsupervised.py`` (clovaai/tunit):
 1. guiding network: ``c = w_moco * MoCo + w_iic * IIC`` (semi-supervised: cross-entropy on
@@ -18,7 +28,10 @@ One iteration, as in the official ``train/train_unsupervised.py`` (clovaai/tunit
    the reconstruction, ``w_rec`` * L1 reconstruction, ``w_vec`` * style contrastive loss of
    the translation's style against the EMA style of its reference;
 3. the keys of this step enter the queue; EMA of the guiding network every step, of the
-   generator from ``ema_start_iters`` on (copied from the generator when it starts).
+   generator from ``ema_start_iters`` on (copied from the generator at the start of that step,
+   before its update, as official ``main.py`` copies it at the start of epoch ``ema_start``).
+   Until the EMA generator has started, translation uses the live generator and every
+   evaluation row says so.
 
 References are the batch's own images in a random order (``torch.randperm``), never the
 engine's ground-truth-domain references. Random numbers come from torch's global RNG,
@@ -80,12 +93,15 @@ class TUNITConfig:
 
 PRESETS = {
     "paper": {
-        "train.img_size": 128, "train.batch_size": 32, "train.total_iters": 200_000,
+        "train.augment": "flip", "train.img_size": 128, "train.batch_size": 32, "train.total_iters": 200_000,
         "train.log_every": 100, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 128,
         "model.guide_dim": 64, "model.guide_max_dim": 512,
         "model.separated_iters": 65_000, "model.ema_start_iters": 66_000,
-        "eval.max_src_per_domain": 0, "eval.outs_per_input": 10, "eval.max_real_per_domain": 0,
+        # official validation/validation.py: reference-guided, one output per content image, pooled
+        # per target up to (min + max) // 2 fakes of the class sizes, FID against the class's training images
+        "eval.max_src_per_domain": 0, "eval.outs_per_input": 1, "eval.max_real_per_domain": 0,
+        "eval.fakes_per_target": -1, "eval.real_split": "train",
     },
     # Backbone widths and evaluation counts equal stargan2's cpu preset, so tables compare
     # methods, not net sizes or sample counts. Batch 16 (stargan2: 8): IIC estimates a K x K
@@ -99,7 +115,7 @@ PRESETS = {
     # online clustering accuracy after 1,750 separated steps was 0.38 (9 clusters used) with
     # 1e-3 vs 0.26 (5 clusters) with 1e-4. G EMA starts 0.5% of the run later, as officially.
     "cpu": {
-        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 5_500,
+        "train.augment": "flip", "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 5_500,
         "train.log_every": 20, "train.sample_every": 500, "train.ckpt_every": 500,
         "model.dim_in": 32, "model.max_conv_dim": 128, "model.style_dim": 32,
         "model.guide_dim": 16, "model.guide_max_dim": 128, "model.c_lr": 1e-3,
@@ -107,7 +123,7 @@ PRESETS = {
         "eval.max_src_per_domain": 5, "eval.outs_per_input": 2, "eval.max_real_per_domain": 200,
     },
     "smoke": {
-        "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
+        "train.augment": "flip", "train.img_size": 32, "train.batch_size": 4, "train.total_iters": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.ckpt_every": 2,
         "model.dim_in": 8, "model.max_conv_dim": 16, "model.style_dim": 8,
         "model.guide_dim": 4, "model.guide_max_dim": 16, "model.queue_size": 32,
@@ -243,6 +259,10 @@ class TUNIT(Method):
         labels = batch.y_src.to(self.device) if labelled is not None else None
         joint = step >= m.separated_iters
         logs: dict[str, torch.Tensor] = {}
+        if step >= m.ema_start_iters and not self.g_ema_started:
+            # Official main.py: G_EMA := G at the start of epoch ema_start, before its first update.
+            self.nets_ema["generator"].load_state_dict(self.nets["generator"].state_dict())
+            self.g_ema_started = True
 
         # 1. guiding network alone (IIC + MoCo)
         self.set_trainable("guiding")
@@ -298,10 +318,7 @@ class TUNIT(Method):
         # 3. queue and moving averages
         if not first_keys:
             self.queue.enqueue(key)
-        if step >= m.ema_start_iters:
-            if not self.g_ema_started:  # officially G_EMA starts as a copy of G
-                self.nets_ema["generator"].load_state_dict(self.nets["generator"].state_dict())
-                self.g_ema_started = True
+        if self.g_ema_started:
             self.update_ema(m.ema_beta, ["generator"])
         self.update_ema(m.ema_beta, ["guiding"])
         out_logs = self.loss_values(logs)
@@ -329,7 +346,16 @@ class TUNIT(Method):
             raise I2IError("tunit translates with a reference image: pass ref=")
         if ref.shape[0] != x.shape[0]:
             raise I2IError(f"tunit needs one reference per input image, got {ref.shape[0]} for {x.shape[0]}")
-        return self.nets_ema["generator"](x, self.style_codes(ref)).clamp(-1, 1)
+        return self._generator()(x, self.style_codes(ref)).clamp(-1, 1)
+
+    def _generator(self) -> torch.nn.Module:
+        """The EMA generator once it has started (``ema_start_iters``), the live one before."""
+        return self.nets_ema["generator"] if self.g_ema_started else self.nets["generator"]
+
+    def evaluation_note(self) -> str:
+        if self.g_ema_started:
+            return ""
+        return f"translated with the live generator: its EMA starts at step {self.mcfg.ema_start_iters}"
 
     @torch.no_grad()
     def domain_labels(self, x: torch.Tensor) -> torch.Tensor:

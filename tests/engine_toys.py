@@ -87,7 +87,7 @@ class ToyMethod(Method):
 
     Config = ToyConfig
     presets = {
-        "smoke": {"train.img_size": 8, "train.batch_size": 4, "train.total_iters": 6, "train.log_every": 1,
+        "smoke": {"train.augment": "crop_flip", "train.img_size": 8, "train.batch_size": 4, "train.total_iters": 6, "train.log_every": 1,
                   "train.sample_every": 0, "train.ckpt_every": 2, "train.keep_ckpts": 0},
     }
 

@@ -181,8 +181,10 @@ def test_nets_are_sized_by_the_text_domains_and_labels_are_multi_hot(vlm):
     assert m.frozen_models() == {"vlm": "random-test-clip"}
     four = make(vlm, num_text_domains=4)
     assert [four.domain_of_class(k) for k in (0, 7, 8, 2)] == [0, 2, 3, None]
-    # latent-guided translation needs a word for the target; reference-guided takes the reference's label
-    assert four.serves(0, 7, "latent") and not four.serves(0, 2, "latent") and four.serves(0, 2, "reference")
+    # official evaluation: the target is a reference image's own pseudo label, so every class is served
+    assert four.serves(0, 2, "latent") and four.serves(0, 2, "reference") and not four.serves(2, 2, "latent")
+    by_word = make(vlm, num_text_domains=4, eval_latent_target="class")  # the class's word, if it has one
+    assert by_word.serves(0, 7, "latent") and not by_word.serves(0, 2, "latent") and by_word.serves(0, 2, "reference")
 
 
 def test_style_of_a_multi_hot_target_is_the_mean_of_its_domains_styles(vlm):
@@ -246,7 +248,7 @@ def test_an_all_slack_batch_falls_back_to_best_domains_with_the_same_log_keys(vl
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     y, sim = m.labels_and_sims(x)
     assert is_slack(y).all()
-    _, y_fb, used = m._without_slack(x, y, sim)
+    _, y_fb, used = m._without_unusable(x, y, sim)
     assert used and torch.equal(y_fb, F.one_hot(sim.argmax(1), 10).float())
     logs = m.training_step(batch(m, 0), 0)
     assert logs["label/fallback"] == 1.0 and logs["label/slack_src"] == 1.0 and logs["label/slack_ref"] == 1.0
@@ -261,7 +263,7 @@ def test_slack_images_are_dropped_from_sources_and_references(vlm):
     y_org = torch.tensor([[1., 0.], [0., 0.], [0., 1.], [1., 1.]])
     y_trg = torch.tensor([[0., 0.], [1., 0.], [0., 0.], [0., 1.]])
     sim = torch.zeros(4, 2)
-    xs, yo, xr, yt, fallback = m._drop_slack(x_src, y_org, sim, x_ref, y_trg, sim)
+    xs, yo, xr, yt, fallback = m._drop_unusable(x_src, y_org, sim, x_ref, y_trg, sim)
     assert xs.tolist() == [0.0, 2.0] and xr.tolist() == [11.0, 13.0] and fallback == 0.0
     assert not is_slack(yo).any() and not is_slack(yt).any()
 
@@ -321,10 +323,12 @@ def test_default_vlm_is_the_stand_in_only_for_the_offline_datasets():
 
 # --------------------------------------------------------------------------- N words != K classes
 
-@pytest.mark.parametrize("n_words", [4, 16])
-def test_lanit_with_fewer_or_more_words_than_classes_trains_samples_and_evaluates(n_words, tmp_path):
+@pytest.mark.parametrize("n_words,latent_target", [(4, "class"), (16, "reference")])
+def test_lanit_with_fewer_or_more_words_than_classes_trains_samples_and_evaluates(n_words, latent_target, tmp_path):
     """LANIT's Table 2 setting on fashion10 (K = 10) with the offline stand-in VLM: N = 4 words
-    name 4 classes (t-shirt, trouser, sneaker, bag), N = 16 add 6 words that name none."""
+    name 4 classes (t-shirt, trouser, sneaker, bag), N = 16 add 6 words that name none. With
+    latent targets from the class's word, classes no word names are not served; with targets
+    from a reference image's pseudo label (official, the default) every class is."""
     import numpy as np
     from PIL import Image
 
@@ -335,10 +339,12 @@ def test_lanit_with_fewer_or_more_words_than_classes_trains_samples_and_evaluate
 
     if not available(get_spec("fashion10")):
         pytest.skip("Fashion-MNIST files not installed")
-    cfg = build_run_config("lanit", "fashion10", "smoke", {"model.num_text_domains": n_words, "eval.outs_per_input": 1})
+    cfg = build_run_config("lanit", "fashion10", "smoke", {"model.num_text_domains": n_words, "eval.outs_per_input": 1,
+                                                           "model.eval_latent_target": latent_target})
     method, df = train_and_evaluate(cfg, tmp_path / "run", progress=False, log=None)
-    named = [k for k in range(10) if method.domain_of_class(k) is not None]
-    assert len(named) == min(n_words, 10)
+    assert len([k for k in range(10) if method.domain_of_class(k) is not None]) == min(n_words, 10)
+    named = [k for k in range(10) if method.serves((k + 1) % 10, k, "latent")]
+    assert len(named) == (4 if latent_target == "class" else 10)
 
     with Image.open(tmp_path / "run" / "samples" / "latent_00000004.png") as im:
         grid = np.asarray(im)
@@ -358,3 +364,47 @@ def test_lanit_with_fewer_or_more_words_than_classes_trains_samples_and_evaluate
     assert (f"{len(named)} of 10 groups" in latent_mfid[R.NOTE]) == (len(named) < 10)
     labels = df[df[R.PROTOCOL] == R.PROTOCOL_LABELS].set_index(R.METRIC)[R.VALUE]
     assert {"label_precision", "label_recall", "label_slack", "top1_acc"} <= set(labels.index)
+
+
+# --------------------------------------------------------------------------- official recipe details
+
+@pytest.mark.parametrize("prompt_grad", ["flipped", "both"])
+def test_prompts_learn_only_from_the_flipped_term_as_officially(vlm, monkeypatch, prompt_grad):
+    """Official step 2 (gt_update) detaches the text for the output image's term: with only that
+    term in the loss, the prompts get no gradient (``flipped``); with ``both`` they do."""
+    import i2ibench.methods.lanit as lanit_module
+
+    m = make(vlm, label_mode="topk", topk=2, prompt_grad=prompt_grad)
+    monkeypatch.setattr(lanit_module, "domain_reg_loss", lambda sim_out, sim_flipped, idx: sim_out.sum())
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    y = torch.zeros(4, m.num_domains)
+    y[:, :2] = 1
+    z = torch.randn(4, m.mcfg.latent_dim)
+    m.nets.zero_grad(set_to_none=True)
+    m._domain_reg(x, z, y, learn_prompts=True).backward()
+    grads = [p.grad for p in m.nets["prompt_learner"].parameters() if p.requires_grad]
+    got_grad = any(g is not None and bool(g.abs().sum() > 0) for g in grads)
+    assert got_grad == (prompt_grad == "both")
+
+
+def test_images_active_for_every_domain_are_left_out_like_slack(vlm):
+    m = make(vlm)
+    y = torch.tensor([[1.0] * 10, [0.0] * 10, [1.0] + [0.0] * 9])
+    assert m._unusable(y).tolist() == [True, True, False]
+    assert make(vlm, drop_all_active=False)._unusable(y).tolist() == [False, True, False]
+
+
+def test_diversity_weight_restarts_at_step_two_as_the_official_resume_does(vlm):
+    m = make(vlm, prompt_start=99_000, ds_iter=130_000)
+    assert m._ds_step(98_999) == 98_999 and m._ds_step(99_000) == 0 and m._ds_step(150_000) == 51_000
+    assert make(vlm, prompt_start=99_000, ds_schedule="continuous")._ds_step(120_000) == 120_000
+
+
+def test_clip_input_is_resized_as_the_official_lanit_code(vlm):
+    make(vlm)  # a LANIT run sets its VLM's resize rule (model.clip_resize, default official)
+    assert vlm.resize == "lanit"
+    x = torch.rand(2, 3, 2 * vlm.image_size, 2 * vlm.image_size) * 2 - 1
+    official = F.interpolate((x + 1) / 2, size=vlm.image_size, mode="bicubic", align_corners=True)
+    torch.testing.assert_close(vlm.preprocess(x) * vlm.std + vlm.mean, official)
+    vlm.resize = "antialias"
+    assert not torch.allclose(vlm.preprocess(x) * vlm.std + vlm.mean, official, atol=1e-3)

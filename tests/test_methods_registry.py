@@ -11,6 +11,8 @@ import torch
 
 from i2ibench.config import PRESETS, build_run_config
 from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.methods.stargan2 import BackboneConfig
+from i2ibench.names import LABEL_KINDS, LATENT, MODES, REFERENCE
 from i2ibench.registry import DATASETS, create_method, get_method_class
 
 from conftest import registered_methods
@@ -33,15 +35,23 @@ def random_batch(m: Method, seed: int) -> Batch:
 
 
 def translations(m: Method, seed: int) -> dict[str, torch.Tensor]:
+    """One translation per mode the method has, into a target class it serves in that mode."""
     g = torch.Generator().manual_seed(seed)
     size = m.cfg.train.img_size
     x = torch.rand(2, 3, size, size, generator=g) * 2 - 1
-    target = torch.tensor([1, len(DOMAINS) - 1])
     out = {}
-    if "latent" in m.modes:
-        out["latent"] = m.translate(x, target, z=torch.randn(2, m.mcfg.latent_dim, generator=g))
-    if "reference" in m.modes:
-        out["reference"] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+    for mode in m.modes:
+        trg = next(t for t in range(len(DOMAINS)) if any(m.serves(s, t, mode) for s in range(len(DOMAINS))))
+        domain = m.domain_of_class(trg)
+        target = None if domain is None else torch.full((2,), domain, dtype=torch.long)
+        if mode == LATENT and m.latent_targets_from_references:
+            target = m.target_of_reference(torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+        if mode == LATENT:
+            out[mode] = m.translate(x, target, z=torch.randn(2, m.latent_dim, generator=g))
+        elif mode == REFERENCE:
+            out[mode] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+        else:
+            out[mode] = m.translate(x, target)
     return out
 
 
@@ -56,8 +66,25 @@ def checkpoint_round_trip(state):
 def test_method_declares_presets_and_modes(name):
     cls = get_method_class(name)
     assert set(PRESETS) <= set(cls.presets)
-    assert cls.modes and set(cls.modes) <= {"latent", "reference"}
-    assert cls.label_kind in ("ground_truth", "clusters", "clip_multi_hot")
+    assert cls.modes and set(cls.modes) <= set(MODES)
+    assert cls.label_kind in LABEL_KINDS
+
+
+@pytest.mark.parametrize("name", [n for n in registered_methods()
+                                  if issubclass(get_method_class(n).Config, BackboneConfig)])
+def test_shortened_presets_give_the_shared_backbone_one_optimiser_setting(name):
+    """README "Presets": cpu and smoke use lr 1e-4 for every backbone net, the mapping network too."""
+    for preset in ("cpu", "smoke"):
+        m = build_run_config(name, "fashion10", preset).model
+        assert (m.lr, m.f_lr) == (1e-4, 1e-4), preset
+
+
+def test_paper_presets_score_against_their_papers_real_split():
+    official = {"stargan2": "train", "tunit": "train", "lanit": "val"}  # metrics/eval.py, validation.py
+    for name, split in official.items():
+        assert build_run_config(name, "fashion10", "paper").eval.real_split == split, name
+    lanit = build_run_config("lanit", "fashion10", "paper").eval  # 9 rounds x 8 sources x 5 outputs
+    assert lanit.rounds * lanit.max_src_per_domain * lanit.outs_per_input * 9 == 3_240
 
 
 @pytest.mark.parametrize("name", registered_methods())

@@ -329,3 +329,22 @@ def test_a_dataset_declared_extra_evaluation_adds_rows_for_every_method():
     val.spec = SimpleNamespace(evaluations=("no-such",))
     with pytest.raises(ConfigError, match="unknown evaluation 'no-such'"):
         evaluate_toy(FakeMethod(), val=val)
+
+
+def test_rounds_draw_the_sources_again_and_round_zero_is_the_single_round_plan():
+    idx = [torch.arange(0, 20), torch.arange(20, 40), torch.arange(40, 60)]
+    one = plan_tasks(idx, 4, seed=3)
+    nine = plan_tasks(idx, 4, seed=3, rounds=9)
+    assert all(len(t.inputs) == 36 for t in nine)
+    assert all(torch.equal(a.inputs, b.inputs[:4]) for a, b in zip(one, nine))
+    assert len({tuple(nine[0].inputs[r * 4:(r + 1) * 4].tolist()) for r in range(9)}) > 1
+
+
+def test_pooled_fakes_capped_by_tunits_rule():
+    from i2ibench.evaluation.protocols import fakes_cap
+
+    assert fakes_cap(-1, [50, 80, 70]) == 65 and fakes_cap(0, [50, 80]) == 0 and fakes_cap(12, [50]) == 12
+    df = evaluate_toy(FakeMethod(), cfg=toy_cfg(fakes_per_target=5))
+    fid = df[(df[R.METRIC] == mk.FID) & (df[R.MODE] == "latent")]
+    assert set(fid[fid[R.PROTOCOL] == "pooled"][R.N_FAKE]) == {5}  # 2 sources x 6 inputs x 3 outputs = 36, capped
+    assert set(fid[fid[R.PROTOCOL] == "pairwise"][R.N_FAKE]) == {18}  # the pairwise protocol is not capped

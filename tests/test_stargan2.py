@@ -172,3 +172,21 @@ def test_failed_step_leaves_every_net_trainable():
     with pytest.raises(IndexError):
         m.training_step(bad, 0)
     assert all(p.requires_grad for p in m.nets.parameters())
+
+
+def test_ema_copies_are_taken_before_he_initialisation_as_officially():
+    from i2ibench.nets.stargan2 import build_backbone
+
+    m = make_method(seed=3)
+    torch.manual_seed(3)
+    default_init = build_backbone(m.mcfg, IMG, K, he_init=False)  # the same draws, without He init
+    for name in ("generator", "mapping_network", "style_encoder"):
+        for e, d, p in zip(m.nets_ema[name].parameters(), default_init[name].parameters(), m.nets[name].parameters()):
+            assert torch.equal(e, d), name
+        assert any(not torch.equal(e, p) for e, p in zip(m.nets_ema[name].parameters(), m.nets[name].parameters()))
+
+
+def test_multi_label_data_is_a_one_line_config_error():
+    cfg = build_run_config("stargan2", "celebahq", "smoke", {"train.img_size": IMG})
+    with pytest.raises(ConfigError, match="multi-label"):
+        create_method("stargan2", cfg, DataInfo("celebahq", ["bangs", "smiling"], IMG, multi_label=True), "cpu")

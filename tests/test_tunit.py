@@ -256,18 +256,22 @@ def test_joint_step_changes_g_d_c_and_queue():
     assert losses["C/loss"] == pytest.approx(0.1 * (losses["C/moco"] + 5.0 * losses["C/iic"]), rel=1e-5)
 
 
-def test_generator_ema_starts_as_a_copy_then_averages():
+def test_generator_ema_starts_as_a_copy_before_its_first_step_then_averages():
     m = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 1})
     m.training_step(make_batch(), step=0)
-    assert not m.g_ema_started
+    assert not m.g_ema_started and m.evaluation_note()  # before the EMA starts: the live generator, said so
+    x = torch.rand(2, 3, IMG, IMG) * 2 - 1
+    torch.testing.assert_close(m.translate(x, None, ref=x.flip(0)),
+                               m.nets["generator"](x, m.style_codes(x.flip(0))).clamp(-1, 1))
+    g_before_step = snapshot(m.nets["generator"])
     m.training_step(make_batch(seed=2), step=1)
-    assert m.g_ema_started
-    # copied at the start, then one EMA update with the same weights: equal to G
-    for e, p in zip(m.nets_ema["generator"].parameters(), m.nets["generator"].parameters()):
-        assert torch.equal(e, p)
+    assert m.g_ema_started and m.evaluation_note() == ""
+    # official: copied at the start of step 1 (before its update), then one EMA update
+    beta = m.mcfg.ema_beta
+    for e, g0, p in zip(m.nets_ema["generator"].parameters(), g_before_step, m.nets["generator"].parameters()):
+        torch.testing.assert_close(e, g0 + (1 - beta) * (p - g0))
     before = snapshot(m.nets_ema["generator"])
     m.training_step(make_batch(seed=5), step=2)
-    beta = m.mcfg.ema_beta
     for e0, e1, p in zip(before, m.nets_ema["generator"].parameters(), m.nets["generator"].parameters()):
         torch.testing.assert_close(e1, e0 + (1 - beta) * (p - e0))
 

@@ -1,10 +1,15 @@
 """Training batches as indices: a pure function of (seed, step), so resuming is exact.
 
-``TrainSampler.indices(step)`` gives the source images (class-balanced: a domain drawn
-uniformly, then an image of it, as StarGAN v2's balanced sampler does), and for
-reference-guided training a target domain ``y_ref`` drawn uniformly over the domains with
-two distinct images ``ref``/``ref2`` of it (equal only if the domain has a single image).
-Multi-label datasets: a domain is an attribute and its images are those carrying it.
+``TrainSampler.indices(step)`` gives, for methods that train with ground truth (stargan2), the
+source images class-balanced (a domain drawn uniformly, then an image of it, as StarGAN v2's
+balanced sampler does) and, for reference-guided training, a target domain ``y_ref`` drawn
+uniformly over the domains with two distinct images ``ref``/``ref2`` of it (equal only if
+the domain has a single image). Multi-label datasets: a domain is an attribute and its images
+are those carrying it.
+
+``UniformSampler`` is for methods that learn without labels (tunit, lanit): every image
+uniformly, sources and references alike, as the official TUNIT and LANIT loaders shuffle; it
+is built from the number of images only, so it cannot leak a label, and ``y_ref`` is -1.
 No state is kept between steps: the generator for step s is seeded with (seed, s).
 """
 
@@ -28,6 +33,33 @@ class StepIndices(NamedTuple):
     y_ref: torch.Tensor  # the references' domain
 
 
+def _step_rng(seed: int, step: int) -> np.random.Generator:
+    # SeedSequence mixes (seed, step) so nearby seeds and steps give unrelated streams.
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(step)]))
+
+
+def _as_long(a) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+
+
+class UniformSampler:
+    """Sources and references drawn uniformly over all ``num_images`` images; knows no label."""
+
+    def __init__(self, num_images: int, batch_size: int, seed: int):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if num_images < 1:
+            raise DataError("cannot sample training batches from an empty dataset")
+        self.num_images, self.batch_size, self.seed = int(num_images), int(batch_size), int(seed)
+
+    def indices(self, step: int) -> StepIndices:
+        """The indices of step ``step``'s batch (``y_ref`` all -1: no label is known)."""
+        rng = _step_rng(self.seed, step)
+        n = self.batch_size
+        src, ref, ref2 = (rng.integers(self.num_images, size=n) for _ in range(3))
+        return StepIndices(_as_long(src), _as_long(ref), _as_long(ref2), torch.full((n,), -1, dtype=torch.long))
+
+
 class TrainSampler:
     def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True):
         if batch_size < 1:
@@ -44,8 +76,7 @@ class TrainSampler:
         self.balanced = balanced
 
     def _rng(self, step: int) -> np.random.Generator:
-        # SeedSequence mixes (seed, step) so nearby seeds and steps give unrelated streams.
-        return np.random.default_rng(np.random.SeedSequence([self.seed, int(step)]))
+        return _step_rng(self.seed, step)
 
     def _pick(self, rng: np.random.Generator, domains: np.ndarray) -> np.ndarray:
         return np.array([self.members[d][rng.integers(len(self.members[d]))] for d in domains], dtype=np.int64)
@@ -70,5 +101,4 @@ class TrainSampler:
             a = rng.integers(len(m))
             b = rng.integers(len(m) - 1)  # uniform over the other images: skip a
             ref[i], ref2[i] = m[a], m[b + (b >= a)]
-        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-        return StepIndices(as_t(src), as_t(ref), as_t(ref2), as_t(y_ref))
+        return StepIndices(_as_long(src), _as_long(ref), _as_long(ref2), _as_long(y_ref))

@@ -35,7 +35,7 @@ from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError
 from i2ibench.evaluation.extras import ExtraContext, run_extra_evaluations
 from i2ibench.evaluation.labels import label_rows
-from i2ibench.evaluation.protocols import check_protocols, groups, modes_to_score, plan_tasks
+from i2ibench.evaluation.protocols import check_protocols, fakes_cap, groups, modes_to_score, plan_tasks
 from i2ibench.evaluation.provenance import common_columns
 from i2ibench.evaluation.real_features import real_features
 from i2ibench.evaluation.scoring import GroupScore, Rows, group_metrics, not_served, overall_key, score_group
@@ -45,7 +45,8 @@ from i2ibench.features.inception import InceptionFeatures
 from i2ibench.features.lpips import LPIPS
 from i2ibench.features.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from i2ibench.method import Method
-from i2ibench.names import DETERMINISTIC, STYLE_MODES
+from i2ibench.names import DETERMINISTIC, POOLED, STYLE_MODES
+from i2ibench.report import records as R
 from i2ibench.report.records import SCOPE_OVERALL, from_rows, write_records
 from i2ibench.report.tables import summary_text
 from i2ibench.seeding import preserved_rng
@@ -93,7 +94,8 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
         lpips_net = LPIPS().to(method.device).eval()
     rows = Rows(common_columns(method, cfg, iterations, getattr(features, "name", type(features).__name__),
                                ev.real_split, str(out_dir) if out_dir is not None else ""))
-    tasks = plan_tasks([val.indices_of(d) for d in range(len(domains))], ev.max_src_per_domain, ev.seed)
+    tasks = plan_tasks([val.indices_of(d) for d in range(len(domains))], ev.max_src_per_domain, ev.seed, ev.rounds)
+    pooled_cap = fakes_cap(ev.fakes_per_target, [len(real.indices_of(d)) for d in range(len(domains))])
     say = log or (lambda s: None)
 
     with preserved_rng(), torch.no_grad():
@@ -127,7 +129,9 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                     for g in plan[p]:
                         if g.trg != trg:
                             continue
-                        scores[p].append(score_group(g, outputs, reals[trg], ev.nearest_k, mode_lpips, lpips_note)
+                        cap = pooled_cap if p == POOLED else 0
+                        scores[p].append(score_group(g, outputs, reals[trg], ev.nearest_k, mode_lpips, lpips_note,
+                                                     cap, ev.seed)
                                          if g.tasks else not_served(g, metrics, f"not served: {cfg.method} does not "
                                                                                f"translate {g.name} in {mode} mode"))
                 n_out = sum(len(tasks[t].inputs) for t in task_ids) * outputs_per_input(ev, mode)
@@ -145,6 +149,11 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                                               Path(out_dir), iterations)
             say(f"[eval] style codes plotted to {path}")
 
+    note = method.evaluation_note()
+    if note:
+        for row in rows.rows:
+            if row[R.MODE] != R.MODE_NONE:
+                row[R.NOTE] = f"{row[R.NOTE]}; {note}" if row[R.NOTE] else note
     df = from_rows(rows.rows)
     if out_dir is not None and dist_utils.is_main_process():
         path = write_records(out_dir, df)

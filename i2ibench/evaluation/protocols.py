@@ -95,15 +95,37 @@ def subset(indices: torch.Tensor, limit: int, gen: torch.Generator) -> torch.Ten
     return indices[pick.sort().values]
 
 
-def plan_tasks(domain_indices: list[torch.Tensor], max_src_per_domain: int = 0, seed: int = 0) -> list[Task]:
+def plan_tasks(domain_indices: list[torch.Tensor], max_src_per_domain: int = 0, seed: int = 0,
+               rounds: int = 1) -> list[Task]:
     """Every ordered pair src != trg, K(K-1) tasks, ordered by target then source.
 
     ``domain_indices[d]``: the validation indices of domain ``d``. A source's chosen images are
-    the same for every target.
+    the same for every target. ``rounds`` > 1: that many independent draws of
+    ``max_src_per_domain`` images, concatenated (an image may come up in several rounds), as
+    LANIT's official ``metrics/eval.py`` draws 8 shuffled images per source in each of 9 rounds.
     """
+    if rounds < 1:
+        raise ConfigError(f"eval.rounds must be >= 1, got {rounds}")
     k = len(domain_indices)
-    chosen = [subset(idx, max_src_per_domain, generator(seed, d, 1)) for d, idx in enumerate(domain_indices)]
+
+    def draw(d: int, idx: torch.Tensor) -> torch.Tensor:
+        # round 0 keeps the generator key of single-round plans, so they are unchanged
+        keys = [(seed, d, 1)] + [(seed, d, 1, r) for r in range(1, rounds)]
+        return torch.cat([subset(idx, max_src_per_domain, generator(*key)) for key in keys])
+
+    chosen = [draw(d, idx) for d, idx in enumerate(domain_indices)]
     return [Task(src, trg, chosen[src]) for trg in range(k) for src in range(k) if src != trg]
+
+
+def fakes_cap(fakes_per_target: int, real_class_sizes: list[int]) -> int:
+    """The pooled fakes per target: ``fakes_per_target`` (0: no cap); -1: TUNIT's rule,
+    ``(min + max) // 2`` of the real split's class sizes (official validation/validation.py)."""
+    if fakes_per_target == -1:
+        sizes = [n for n in real_class_sizes if n > 0]
+        return (min(sizes) + max(sizes)) // 2 if sizes else 0
+    if fakes_per_target < -1:
+        raise ConfigError(f"eval.fakes_per_target must be >= 0, or -1 for TUNIT's rule; got {fakes_per_target}")
+    return fakes_per_target
 
 
 def groups(protocol: str, tasks: list[Task], domains: list[str], served: list[int] | None = None) -> list[Group]:

@@ -20,6 +20,9 @@ from i2ibench.report import records as R
 # The protocol parameters written into every record's eval_params column, in this order.
 EVAL_PARAM_KEYS = ("max_src_per_domain", "outs_per_input", "max_real_per_domain", "nearest_k", "seed",
                    "feature_precision")
+# Written only when they differ from these values, so that records of evaluations that do not
+# use them keep the parameter string they always had.
+OPTIONAL_EVAL_PARAMS = {"rounds": 1, "fakes_per_target": 0}
 
 
 @lru_cache(maxsize=1)
@@ -37,7 +40,8 @@ def code_version() -> str:
 
 def eval_params(ev: EvalConfig) -> str:
     """``key=value;...`` of the protocol parameters that are not columns of their own."""
-    return ";".join(f"{k}={getattr(ev, k)}" for k in EVAL_PARAM_KEYS)
+    keys = list(EVAL_PARAM_KEYS) + [k for k, default in OPTIONAL_EVAL_PARAMS.items() if getattr(ev, k) != default]
+    return ";".join(f"{k}={getattr(ev, k)}" for k in keys)
 
 
 def vlm_name(method: Method, cfg: RunConfig) -> str:

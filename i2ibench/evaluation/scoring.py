@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from i2ibench.evaluation.protocols import Group
+from i2ibench.evaluation.protocols import Group, generator, subset
 from i2ibench.evaluation.translate import TaskOutput
 from i2ibench.metrics import keys as mk
 from i2ibench.metrics.fid import fid
@@ -34,9 +34,14 @@ class GroupScore:
 
 
 def score_group(group: Group, outputs: dict[int, TaskOutput], real_feats: torch.Tensor, k: int,
-                with_lpips: bool, lpips_note: str = "") -> GroupScore:
-    """FID, density, coverage (and LPIPS) of one group's pooled translations vs the target's reals ``[n, D]``."""
+                with_lpips: bool, lpips_note: str = "", max_fakes: int = 0, seed: int = 0) -> GroupScore:
+    """FID, density, coverage (and LPIPS) of one group's pooled translations vs the target's reals ``[n, D]``.
+
+    ``max_fakes`` > 0: score a seeded subset of that many of the group's fakes (TUNIT's count).
+    """
     fake = torch.cat([outputs[t].features() for t in group.tasks])
+    if 0 < max_fakes < fake.shape[0]:
+        fake = fake[subset(torch.arange(fake.shape[0]), max_fakes, generator(seed, group.trg, 6))]
     n_fake, n_real = int(fake.shape[0]), int(real_feats.shape[0])
     values: dict[str, float] = {}
     notes: dict[str, str] = {}

@@ -58,7 +58,9 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
     n_units = len(inputs) * outs
     if mode == LATENT:
         codes = latent_codes(n_units, int(method.latent_dim), ev.seed, trg)
-    elif mode == REFERENCE:
+    if mode == REFERENCE or (mode == LATENT and method.latent_targets_from_references):
+        # the same draws in both modes: latent-guided targets then come from the references
+        # that reference-guided translation uses
         refs = reference_indices(n_units, val.indices_of(trg), ev.seed, trg)
     per_batch = max(1, ev.batch_size // outs)
     rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
@@ -70,8 +72,11 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
         chunk = inputs[start:start + per_batch]
         units = slice(start * outs, (start + len(chunk)) * outs)
         x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
-        target = class_target(method, trg, x.shape[0])
         with torch.no_grad():
+            if mode == LATENT and method.latent_targets_from_references:
+                target = method.target_of_reference(val.images(refs[units]).to(device))
+            else:
+                target = class_target(method, trg, x.shape[0])
             if mode == LATENT:
                 fake = method.translate(x, target, z=codes[units].to(device))
             elif mode == REFERENCE:

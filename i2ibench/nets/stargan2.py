@@ -307,8 +307,9 @@ class Discriminator(nn.Module):
         return out[torch.arange(out.size(0), device=out.device), y]
 
 
-def build_backbone(cfg: Any, img_size: int, num_domains: int) -> nn.ModuleDict:
-    """The four StarGAN v2 nets, He-initialised, keyed by their official names.
+def build_backbone(cfg: Any, img_size: int, num_domains: int, he_init: bool = True) -> nn.ModuleDict:
+    """The four StarGAN v2 nets keyed by their official names, He-initialised unless ``he_init`` is False
+    (PyTorch's default initialisation: what the official EMA copies keep, see ``methods.stargan2``).
 
     ``cfg``: a method config with the backbone fields of ``methods.stargan2.StarGAN2Config``
     (``dim_in``, ``max_conv_dim``, ``style_dim``, ``latent_dim``, ``w_hpf``, ``mapping_hidden``,
@@ -323,5 +324,6 @@ def build_backbone(cfg: Any, img_size: int, num_domains: int) -> nn.ModuleDict:
         "style_encoder": StyleEncoder(img_size, cfg.style_dim, num_domains, cfg.max_conv_dim, dim_in),
         "discriminator": Discriminator(img_size, num_domains, cfg.max_conv_dim, dim_in),
     })
-    init_weights(nets)
+    if he_init:
+        init_weights(nets)
     return nets

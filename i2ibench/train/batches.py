@@ -8,6 +8,7 @@ import torch
 
 from i2ibench.data.base import domain_members, num_label_domains
 from i2ibench.method import Batch
+from i2ibench.train.augment import augment, step_generator
 
 
 class _StepIndexLists(torch.utils.data.Sampler):
@@ -29,16 +30,30 @@ def _stack_images(items: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
     return torch.stack([img for img, _ in items])
 
 
+def hidden_labels(labels: torch.Tensor, labelled: torch.Tensor | None) -> torch.Tensor:
+    """What a method that learns without labels sees of ``labels`` (``[n]`` or ``[n, K]``):
+    -1 everywhere, except the rows ``labelled`` marks (semi-supervised)."""
+    unknown = torch.full_like(labels, -1)
+    if labelled is None:
+        return unknown
+    keep = labelled if labels.dim() == 1 else labelled[:, None]
+    return torch.where(keep, labels, unknown)
+
+
 def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_workers: int,
                     pin_memory: bool = False, labelled: torch.Tensor | None = None,
-                    pairs: torch.Tensor | None = None) -> Iterator[tuple[int, Batch]]:
+                    pairs: torch.Tensor | None = None, augmentation: str = "none", seed: int = 0,
+                    hide_labels: bool = False) -> Iterator[tuple[int, Batch]]:
     """``(step, Batch)`` for steps ``start..stop-1`` (CPU tensors).
 
     With ``num_workers`` > 0 images are decoded by DataLoader workers over a per-step batch
     sampler (folder datasets), else by ``dataset.images`` in this process. Either way the
-    images of step ``s`` are those of ``sampler.indices(s)``. ``labelled``: a bool mask ``[N]``
-    (semi-supervised methods) that becomes ``Batch.labelled``. ``pairs``: LongTensor ``[N]``,
-    the index of each image's aligned pair (-1: none), which fills ``Batch.x_pair``/``has_pair``.
+    images of step ``s`` are those of ``sampler.indices(s)``, augmented (``augmentation``, see
+    ``i2ibench.train.augment``) with the generator of ``(seed, s)``. ``labelled``: a bool mask
+    ``[N]`` (semi-supervised methods) that becomes ``Batch.labelled``. ``hide_labels``: the
+    batch's labels are -1 except where ``labelled`` (methods that learn without labels).
+    ``pairs``: LongTensor ``[N]``, the index of each image's aligned pair (-1: none), which
+    fills ``Batch.x_pair``/``has_pair``.
     """
     labels = torch.as_tensor(dataset.labels)
     if num_workers > 0:
@@ -53,13 +68,18 @@ def iterate_batches(dataset: Any, sampler: Any, start: int, stop: int, num_worke
     for step, x in zip(range(start, stop), images):
         idx = sampler.indices(step)
         n, m = len(idx.src), len(idx.ref)
-        batch = Batch(x_src=x[:n], y_src=labels[idx.src], x_ref=x[n:n + m], x_ref2=x[n + m:],
-                      y_ref=torch.as_tensor(idx.y_ref), labelled=None if labelled is None else labelled[idx.src])
+        x = augment(x, augmentation, step_generator(seed, step))
+        mask = None if labelled is None else labelled[idx.src]
+        y_src = hidden_labels(labels[idx.src], mask) if hide_labels else labels[idx.src]
+        batch = Batch(x_src=x[:n], y_src=y_src, x_ref=x[n:n + m], x_ref2=x[n + m:],
+                      y_ref=torch.as_tensor(idx.y_ref), labelled=mask)
         if pairs is not None:
             pair = pairs[idx.src]
             batch.has_pair = pair >= 0
             # A source without a pair stands in for its own: has_pair marks which rows are real pairs.
             batch.x_pair = dataset.images(torch.where(batch.has_pair, pair, idx.src))
+            # The pair is the source's other form: it gets the source's augmentation draws.
+            batch.x_pair = augment(batch.x_pair, augmentation, step_generator(seed, step))
         yield step, batch
 
 

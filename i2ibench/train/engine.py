@@ -25,13 +25,14 @@ import torch
 
 from i2ibench.config import RunConfig, dump, to_dict
 from i2ibench.data.catalog import create_dataset
-from i2ibench.data.samplers import TrainSampler
+from i2ibench.data.samplers import TrainSampler, UniformSampler
 from i2ibench.errors import ConfigError, DataError, TrainingError
 from i2ibench.method import DataInfo, Method
 from i2ibench.names import GROUND_TRUTH
 from i2ibench.registry import create_method
 from i2ibench.seeding import get_rng_states, preserved_rng, seed_everything, set_rng_states
 from i2ibench.train import distributed as dist_utils
+from i2ibench.train.augment import check_augmentation
 from i2ibench.train.batches import iterate_batches, labelled_subset
 from i2ibench.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from i2ibench.train.device import check_precision, device_type, select_device
@@ -66,6 +67,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     out_dir = Path(out_dir)
     tc = cfg.train
     check_precision(tc.precision)
+    check_augmentation(tc.augment)
     if tc.eval_every > 0 and evaluator is None:
         raise ConfigError("train.eval_every > 0 needs an evaluator: run through `i2ibench run` "
                           "(i2ibench.pipeline.run), or set train.eval_every=0")
@@ -117,9 +119,11 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         seed_everything(tc.seed + dinfo.rank)
 
     stop = tc.total_iters if max_steps is None else min(tc.total_iters, max_steps)
-    # Unsupervised methods must not see ground truth through class-balanced sampling.
-    sampler = TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank,
-                           balanced=method.label_kind == GROUND_TRUTH)
+    # A method that learns without labels sees none: uniform draws that know no label, and
+    # -1 in place of every label it is not given (official TUNIT and LANIT shuffle uniformly).
+    supervised = method.label_kind == GROUND_TRUTH
+    sampler = (TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank) if supervised
+               else UniformSampler(len(labels), tc.batch_size, tc.seed + dinfo.rank))
     log = RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
     if start > 0:
         log.note(f"resumed from {ckpt_path} (step {start})")
@@ -141,7 +145,9 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         labelled = labelled_subset(labels, method.labelled_fraction, tc.seed)
         pairs = train_set.pairs if method.uses_pairs else None
         for step, batch in iterate_batches(train_set, sampler, start, stop, tc.num_workers,
-                                           pin_memory=device.type == "cuda", labelled=labelled, pairs=pairs):
+                                           pin_memory=device.type == "cuda", labelled=labelled, pairs=pairs,
+                                           augmentation=tc.augment, seed=tc.seed + dinfo.rank,
+                                           hide_labels=not supervised):
             batch = batch.to(device, memory_format=batch_format)
             with autocast:
                 raw = method.training_step(batch, step)

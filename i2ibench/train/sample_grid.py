@@ -120,7 +120,9 @@ def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
             columns.append(None)
             continue
         if mode == LATENT:
-            out = method.translate(x, _target(method, d, n), z=inputs.z.to(dev))
+            target = (method.target_of_reference(inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1))
+                      if method.latent_targets_from_references else _target(method, d, n))
+            out = method.translate(x, target, z=inputs.z.to(dev))
         elif mode == REFERENCE:
             ref = inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1)
             out = method.translate(x, _target(method, d, n), ref=ref)

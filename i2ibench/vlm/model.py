@@ -52,6 +52,9 @@ class VLM(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.embed_dim = _embed_dim(model)
+        # How images are resized to the model's input: "antialias" (open_clip's interpolation,
+        # antialiased when shrinking) or "lanit" (official LANIT: bicubic, align_corners=True).
+        self.resize = "antialias"
         self.requires_grad_(False)
         self.eval()
 
@@ -79,9 +82,12 @@ class VLM(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if x.shape[-2:] != (self.image_size, self.image_size):
-            shrink = x.shape[-1] > self.image_size or x.shape[-2] > self.image_size
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode=self.interpolation,
-                              align_corners=False, antialias=shrink)
+            if self.resize == "lanit":  # official LANIT cal_clip_loss: bicubic, corners aligned, no antialias
+                x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bicubic", align_corners=True)
+            else:
+                shrink = x.shape[-1] > self.image_size or x.shape[-2] > self.image_size
+                x = F.interpolate(x, size=(self.image_size, self.image_size), mode=self.interpolation,
+                                  align_corners=False, antialias=shrink)
         return (x - self.mean) / self.std
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
