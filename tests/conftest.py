@@ -32,3 +32,19 @@ def registered_methods() -> list[str]:
     tests_dir = Path(__file__).parent.resolve()
     return [n for n in list_methods()
             if tests_dir not in Path(inspect.getfile(get_method_class(n))).resolve().parents]
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Run ``i2ibench ARGS`` as the console script does; returns (exit code, stdout, stderr)."""
+    import sys
+
+    from i2ibench.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["i2ibench", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -29,6 +29,7 @@ class ToyConfig:
     latent_dim: int = 3
     lr: float = 1e-2
     nan_at: int = -1        # training_step returns a NaN loss at this step
+    poison_at: int = -1     # training_step leaves NaN weights (with finite losses) at this step
 
 
 # Not config keys (a resumed run must have the same config): set by tests to simulate a kill.
@@ -123,6 +124,9 @@ class ToyMethod(Method):
         out = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
         if step == self.mcfg.nan_at:
             out["g_loss"] = float("nan")
+        if step == self.mcfg.poison_at:  # a diverged update whose loss still looked finite
+            with torch.no_grad():
+                self.nets["generator"].out.weight.fill_(float("nan"))
         return out
 
     @torch.no_grad()

@@ -1,7 +1,6 @@
 """Training augmentation (official StarGAN v2/LANIT crop+flip, TUNIT flip) and the label-free
 sampler of methods that learn without labels."""
 
-import math
 
 import pytest
 import torch

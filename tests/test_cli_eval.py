@@ -1,25 +1,12 @@
 """`i2ibench table`, `i2ibench regress` and `i2ibench eval` through the real CLI entry point."""
 
 import shutil
-import sys
 
 import pytest
 
 from i2ibench.report import records as R
-from i2ibench.cli.main import main
+from conftest import run_cli
 from i2ibench.pipeline.regress import regression_dir
-
-
-def run_cli(monkeypatch, capsys, *args):
-    """Run ``i2ibench ARGS`` as the console script does; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["i2ibench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

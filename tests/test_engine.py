@@ -176,6 +176,17 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert load_checkpoint(good)["step"] == 2
 
 
+def test_nan_weights_are_never_checkpointed_and_the_named_checkpoint_is_finite(tmp_path):
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, "poisoned", **{"model.poison_at": 3, "train.ckpt_every": 1})
+    good = tmp_path / "poisoned/checkpoints/ckpt_00000003.pt"  # after steps 0-2; step 3 poisoned the weights
+    assert str(err.value).startswith("non-finite weights at step 4") and str(err.value).endswith(f"checkpoint: {good}")
+    assert [s for s, _ in list_checkpoints(tmp_path / "poisoned")] == [1, 2, 3]
+    nets = load_checkpoint(good)["method"]
+    assert all(bool(torch.isfinite(v).all()) for part in ("nets", "nets_ema") for v in nets[part].values()
+               if v.is_floating_point())
+
+
 def test_nan_before_any_checkpoint_says_so(tmp_path):
     with pytest.raises(TrainingError, match=r"at step 1; last good checkpoint: none"):
         run(tmp_path, "nan0", **{"model.nan_at": 1})
@@ -234,6 +245,38 @@ def test_save_checkpoint_keep_zero_keeps_all(tmp_path):
 
 
 # --------------------------------------------------------------------------- resume config checks
+
+def test_a_foreign_checkpoint_is_refused_with_one_line(tmp_path, straight):
+    import shutil
+
+    foreign = tmp_path / "straight/checkpoints/ckpt_00000004.pt"
+    for name, overrides in (("other-lr", {"model.lr": 0.5}), ("other-seed", {"train.seed": 9})):
+        dst = tmp_path / name / "checkpoints"
+        dst.mkdir(parents=True)
+        shutil.copy(foreign, dst / foreign.name)
+        with pytest.raises(I2IError, match="written by a run with other training settings") as err:
+            run(tmp_path, name, **overrides)
+        assert "\n" not in str(err.value)
+    # same settings, networks that do not fit (a key missing): one line, not a traceback
+    state = load_checkpoint(foreign)
+    del state["method"]["nets"]["generator.out.weight"]
+    save_checkpoint(tmp_path / "misfit", 4, {k: v for k, v in state.items() if k not in ("format", "step")})
+    with pytest.raises(I2IError, match="does not fit"):
+        run(tmp_path, "misfit")
+
+
+def test_a_second_writer_of_a_run_is_refused(tmp_path, straight):
+    from i2ibench.train.rundir import RunLock
+
+    other = RunLock(tmp_path / "straight")  # as another process training the same run holds it
+    other.acquire()
+    try:
+        with pytest.raises(I2IError, match="being trained by another i2ibench process"):
+            run(tmp_path, "straight", resume=False)
+    finally:
+        other.release()
+    assert [s for s, _ in list_checkpoints(tmp_path / "straight")] == [2, 4, 6]  # nothing deleted
+
 
 def test_resume_with_other_training_config_is_refused(tmp_path):
     run(tmp_path, "cfg", max_steps=2)

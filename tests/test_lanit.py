@@ -39,7 +39,6 @@ def test_topk_and_fixed_threshold_ablations():
 
 
 def test_unknown_label_mode_is_a_config_error():
-    from i2ibench.errors import ConfigError
     with pytest.raises(ConfigError, match="adaptive, topk, threshold"):
         pseudo_labels(torch.zeros(1, 2), torch.zeros(1), "softmax")
 

@@ -6,14 +6,13 @@ no change anywhere else; the records say which tasks it serves."""
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
-from i2ibench.cli.main import main
+from conftest import run_cli
 from i2ibench.data.catalog import available, get_spec
 from i2ibench.method import Batch, Method
 from i2ibench.metrics import keys as mk
@@ -69,17 +68,6 @@ class OneWay(Method):
 
     def domain_labels(self, x):
         raise TypeError("ground truth")
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["i2ibench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.skipif(not available(get_spec(DATASET)), reason="Fashion-MNIST files not installed")

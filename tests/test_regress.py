@@ -1,6 +1,5 @@
 """CI regression: comparison within tolerances, readable diff, exit codes, --update."""
 
-import math
 import shutil
 
 import pandas as pd

@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(50, help="Inception batch size for folder scoring."),
         as_json: bool = typer.Option(False, "--json", help="Print the folder scores as JSON."),
         cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse (and store) the real images' features in the statistics cache."),
+        data_root: Optional[str] = typer.Option(None, "--data-root", help="Where the run's dataset is now, if its files moved (folder: and twodomain: datasets too)."),
     ) -> None:
         """Evaluate a trained run (both protocols, both modes) into RUN_DIR/records.csv, or score two image folders.
 
@@ -90,7 +91,8 @@ def register(app: typer.Typer) -> None:
             checkpoint, run_dir = path, path.parent.parent
         elif not path.is_dir():
             raise I2IError(f"no such run directory or checkpoint: {path}")
-        evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), device=device, cache=cache)
+        evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), device=device, cache=cache,
+                     data_root=data_root)
 
     @app.command("table")
     def table_cmd(

@@ -65,12 +65,19 @@ def available(spec: DatasetSpec, data_root: str | os.PathLike | None = None) -> 
 
 # --------------------------------------------------------------------------- look-up
 
-def get_spec(name: str) -> DatasetSpec:
-    """The spec of a registered dataset, or of ``folder:<path>`` / ``twodomain:<path>``."""
-    if name.startswith("folder:"):
-        return _loader("folder").folder_spec(name[len("folder:"):])
-    if name.startswith("twodomain:"):
-        return _loader("folder").twodomain_spec(name[len("twodomain:"):])
+def get_spec(name: str, data_root: str | os.PathLike | None = None) -> DatasetSpec:
+    """The spec of a registered dataset, or of ``folder:<path>`` / ``twodomain:<path>``.
+
+    ``data_root`` re-points a ``folder:``/``twodomain:`` dataset whose files moved: the spec
+    keeps its name (records and caches still say which dataset it is) and reads the new place.
+    """
+    if name.startswith(CUSTOM_PREFIXES):
+        prefix, _, path = name.partition(":")
+        path = str(data_root) if data_root is not None else path
+        folder = _loader("folder")
+        spec = folder.folder_spec(path) if prefix == "folder" else folder.twodomain_spec(path)
+        spec.name = name
+        return spec
     try:
         make = DATASETS.get(name)
     except UnknownNameError as e:
@@ -80,8 +87,12 @@ def get_spec(name: str) -> DatasetSpec:
 
 def create_dataset(name: str, split: str = "train", img_size: int | None = None,
                    data_root: str | os.PathLike | None = None) -> ImageDataset:
-    """One split of a dataset, images resized to ``img_size`` (default: the spec's)."""
-    spec = get_spec(name)
+    """One split of a dataset, images resized to ``img_size`` (default: the spec's).
+
+    ``data_root``: where the files are (a registered dataset's own folder, or the new place of
+    a ``folder:``/``twodomain:`` dataset that moved).
+    """
+    spec = get_spec(name, data_root)
     spec.check_split(split)
     size = spec.default_img_size if img_size is None else img_size
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:

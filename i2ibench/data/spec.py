@@ -63,7 +63,7 @@ class DatasetSpec:
 
     def candidate_roots(self, data_root: str | os.PathLike | None = None) -> list[Path]:
         """Folders searched for this dataset's files, in order."""
-        if self.root is not None:
+        if self.root is not None:  # folder:/twodomain: (re-pointed by catalog.get_spec's data_root)
             return [Path(self.root).expanduser()]
         if data_root is not None:
             root = Path(data_root).expanduser()

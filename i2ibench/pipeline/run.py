@@ -12,7 +12,9 @@ from typing import Any, Callable
 import pandas as pd
 
 from i2ibench.config import RunConfig
+from i2ibench.data.catalog import create_dataset
 from i2ibench.evaluation.harness import evaluate
+from i2ibench.evaluation.protocols import check_modes, check_protocols, fakes_cap
 from i2ibench.method import Method
 from i2ibench.train.engine import train
 
@@ -33,9 +35,31 @@ def train_and_evaluate(cfg: RunConfig, out_dir: str | Path, *, resume: bool = Tr
     when ``evaluate_at_end`` is False, or ``eval.enabled`` is off).
     """
     out_dir = Path(out_dir)
+    evaluating = evaluate_at_end and cfg.eval.enabled
+    val = real = None
+    if evaluating or cfg.train.eval_every > 0:
+        # Found before training, not after it: bad eval settings, a missing val or real split.
+        val, real = evaluation_data(cfg)
     method = train(cfg, out_dir, resume=resume, progress=progress, max_steps=max_steps,
-                   evaluator=periodic_evaluator(cfg, out_dir))
+                   evaluator=periodic_evaluator(cfg, out_dir, val))
     paused = max_steps is not None and max_steps < cfg.train.total_iters
-    if paused or not evaluate_at_end or not cfg.eval.enabled:
+    if paused or not evaluating:
         return method, None
-    return method, evaluate(method, cfg, out_dir=out_dir, iterations=cfg.train.total_iters, log=log)
+    return method, evaluate(method, cfg, out_dir=out_dir, iterations=cfg.train.total_iters, val=val, real=real,
+                            log=log)
+
+
+def evaluation_data(cfg: RunConfig) -> tuple[Any, Any]:
+    """The validation split and the real split of ``cfg``'s evaluation, after checking its settings.
+
+    Raises ``ConfigError`` (unknown protocol, mode, fakes rule) or ``DataError`` (a split that
+    is not there) before anything is trained.
+    """
+    ev = cfg.eval
+    check_protocols(ev.protocols)
+    check_modes(ev.modes)
+    fakes_cap(ev.fakes_per_target, [])
+    val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
+    real = val if ev.real_split == "val" else create_dataset(cfg.dataset, ev.real_split, cfg.train.img_size,
+                                                             cfg.data_root)
+    return val, real

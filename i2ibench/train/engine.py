@@ -36,7 +36,16 @@ from i2ibench.train.augment import check_augmentation
 from i2ibench.train.batches import iterate_batches, labelled_subset
 from i2ibench.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from i2ibench.train.device import check_precision, device_type, select_device
-from i2ibench.train.rundir import CONFIG_FILE, SAMPLES_DIR, check_resumable, clear_run_outputs
+from i2ibench.train.rundir import (
+    CONFIG_FILE,
+    SAMPLES_DIR,
+    RunLock,
+    check_checkpoint_fits,
+    check_resumable,
+    clear_run_outputs,
+    load_method_state,
+    nonfinite_weights,
+)
 from i2ibench.train.runlog import RunLog
 from i2ibench.train.sample_grid import SampleInputs, pick_sample_inputs, save_sample_grids
 
@@ -75,49 +84,69 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     device = select_device(tc.device, dinfo.local_rank)
     main = dinfo.is_main
 
-    if resume:  # on every rank (it only reads), so a refusal stops all ranks, none left waiting
-        check_resumable(out_dir, cfg)
-    dist_utils.barrier()
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            clear_run_outputs(out_dir)
-        dump(cfg, out_dir / CONFIG_FILE)
-    dist_utils.barrier()
+    # Everything that can fail on bad input (settings, data, method, checkpoint) is done before
+    # anything in out_dir is written or deleted; the run lock keeps a second writer out.
+    lock = RunLock(out_dir) if main else None
+    try:
+        if lock is not None and out_dir.is_dir():  # an existing run: nobody else may touch it from here on
+            lock.acquire()
+        if resume:  # on every rank (it only reads), so a refusal stops all ranks, none left waiting
+            check_resumable(out_dir, cfg)
+        if train_set is None:
+            train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
+        elif sample_set is None:
+            sample_set = train_set  # a caller's own data: no split to look up by name
+        labels = torch.as_tensor(train_set.labels)
+        info = DataInfo.of(cfg, train_set)
 
-    if train_set is None:
-        train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
-    elif sample_set is None:
-        sample_set = train_set  # a caller's own data: no split to look up by name
-    labels = torch.as_tensor(train_set.labels)
-    info = DataInfo.of(cfg, train_set)
+        # Same seed on every rank while building the nets, so all ranks start from one model.
+        seed_everything(tc.seed)
+        method = create_method(cfg.method, cfg, info, device)
+        memory_format = torch.channels_last if tc.channels_last else None
+        method.to(device, memory_format=memory_format)
+        if dinfo.enabled:
+            dist_utils.broadcast_module_states([method.nets, method.nets_ema])
+            method.grad_sync = dist_utils.average_gradients
 
-    # Same seed on every rank while building the nets, so all ranks start from one model.
-    seed_everything(tc.seed)
-    method = create_method(cfg.method, cfg, info, device)
-    memory_format = torch.channels_last if tc.channels_last else None
-    method.to(device, memory_format=memory_format)
-    if dinfo.enabled:
-        dist_utils.broadcast_module_states([method.nets, method.nets_ema])
-        method.grad_sync = dist_utils.average_gradients
+        start = 0
+        last_good: Path | None = None
+        ckpt_path = latest_checkpoint(out_dir) if resume else None
+        if ckpt_path is not None:
+            ckpt = load_checkpoint(ckpt_path)
+            check_checkpoint_fits(ckpt, cfg, ckpt_path)
+            load_method_state(method, ckpt["method"], ckpt_path)
+            start = int(ckpt["step"])
+            last_good = ckpt_path
+            rng = ckpt.get("rng") or []
+            if len(rng) == dinfo.world_size:
+                set_rng_states(rng[dinfo.rank])
+            else:  # another world size: the per-rank streams cannot be continued exactly
+                seed_everything(tc.seed + dinfo.rank + start)
+            del ckpt
+        else:
+            seed_everything(tc.seed + dinfo.rank)
 
-    start = 0
-    last_good: Path | None = None
-    ckpt_path = latest_checkpoint(out_dir) if resume else None
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path)
-        method.load_state_dict(ckpt["method"])
-        start = int(ckpt["step"])
-        last_good = ckpt_path
-        rng = ckpt.get("rng") or []
-        if len(rng) == dinfo.world_size:
-            set_rng_states(rng[dinfo.rank])
-        else:  # another world size: the per-rank streams cannot be continued exactly
-            seed_everything(tc.seed + dinfo.rank + start)
-        del ckpt
-    else:
-        seed_everything(tc.seed + dinfo.rank)
+        dist_utils.barrier()
+        if main:
+            if not lock.held:  # a new run directory: created only now that every input checked out
+                lock.acquire()
+            if not resume:
+                clear_run_outputs(out_dir)
+            dump(cfg, out_dir / CONFIG_FILE)
+        dist_utils.barrier()
+        return _loop(cfg, out_dir, method, train_set, sample_set, labels, start, last_good, ckpt_path,
+                     max_steps, progress, evaluator, dinfo, device)
+    finally:
+        if lock is not None:
+            lock.release()
 
+
+def _loop(cfg: RunConfig, out_dir: Path, method: Method, train_set: Any, sample_set: Any, labels: torch.Tensor,
+          start: int, last_good: Path | None, ckpt_path: Path | None, max_steps: int | None, progress: bool,
+          evaluator: Evaluator | None, dinfo: Any, device: torch.device) -> Method:
+    """The training loop from ``start`` (the run lock is held by the caller on rank 0)."""
+    tc = cfg.train
+    main = dinfo.is_main
     stop = tc.total_iters if max_steps is None else min(tc.total_iters, max_steps)
     # A method that learns without labels sees none: uniform draws that know no label, and
     # -1 in place of every label it is not given (official TUNIT and LANIT shuffle uniformly).
@@ -132,6 +161,10 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     samples: SampleInputs | None = None
 
     def checkpoint(done: int) -> Path:
+        bad = nonfinite_weights(method)  # the same weights on every rank: all stop together
+        if bad:
+            raise TrainingError(f"non-finite weights at step {done} ({bad}); not saved. Last good checkpoint: "
+                                f"{last_good if last_good is not None else 'none (no checkpoint written yet)'}")
         rng = dist_utils.all_gather_object(get_rng_states())  # every rank's streams, for exact resume
         if not main:
             return checkpoint_path(out_dir, done)

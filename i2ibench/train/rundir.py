@@ -6,6 +6,7 @@
     tb/                          TensorBoard scalars
     train_log.jsonl              one row per ``log_every`` steps: step, losses, it/s
     records.csv                  evaluation records (i2ibench.report.records)
+    .lock                        held by the process training the run (rank 0)
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import filelock
+import torch
 import yaml
 
 from i2ibench.config import RunConfig, flatten, to_dict
@@ -101,3 +104,78 @@ def resolve_out_dir(cfg: RunConfig, out: str | Path | None) -> Path:
         return Path(out)
     safe_dataset = cfg.dataset.replace("/", "_").replace(":", "_")
     return DEFAULT_RUNS_DIR / f"{cfg.method}-{safe_dataset}-{cfg.preset}-s{cfg.train.seed}"
+
+
+# --------------------------------------------------------------------------- one writer at a time
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """The exclusive lock of a run directory, held by the process that trains it (rank 0).
+
+    A second process that tries to train the same directory is refused at once (training can
+    take days: waiting is the wrong default) with a one-line ``I2IError``. The lock is the
+    operating system's (``filelock``), so a killed process leaves no stale lock behind.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+        self._lock: filelock.BaseFileLock | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._lock is not None
+
+    def acquire(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.out_dir / LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise I2IError(f"{self.out_dir} is being trained by another i2ibench process; wait for it to end "
+                           f"or pass another --out") from None
+        self._lock = lock
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+# --------------------------------------------------------------------------- checkpoints of this run
+
+def check_checkpoint_fits(ckpt: dict[str, Any], cfg: RunConfig, path: Path) -> None:
+    """Refuse a checkpoint written by a run with other training settings (its config is in it)."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, dict):
+        raise I2IError(f"{path} holds no run config; it cannot be checked against this run (move it away or "
+                       f"pass --no-resume)")
+    diffs = config_differences(saved, to_dict(cfg))
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise I2IError(f"{path} was written by a run with other training settings ({shown}); move it away, "
+                       f"pass another --out, or --no-resume to start over")
+
+
+def load_method_state(method: Any, state: dict[str, Any], path: Path) -> None:
+    """``method.load_state_dict(state)``, a mismatch of networks as a one-line ``I2IError``."""
+    try:
+        method.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise I2IError(f"{path} does not fit {method.name}'s networks: {first}") from None
+
+
+def nonfinite_weights(method: Any) -> str:
+    """'' when every floating-point tensor of the nets and EMA nets is finite, else a summary
+    (how many values, first tensor)."""
+    count, first = 0, ""
+    for prefix, nets in (("nets", method.nets), ("nets_ema", method.nets_ema)):
+        for key, value in nets.state_dict().items():
+            if value.is_floating_point():
+                bad = int((~torch.isfinite(value)).sum())
+                if bad:
+                    count += bad
+                    first = first or f"{prefix}.{key}"
+    return f"{count:,} values, first in {first}" if count else ""
