@@ -88,7 +88,7 @@ def test_registered_metric_is_described(name):
     spec = METRICS.get(name)
     assert spec.name == name
     assert isinstance(spec.higher_is_better, bool)
-    assert spec.inputs in ("features", "outputs", "labels", "values")
+    assert spec.inputs in ("features", "outputs", "labels", "values", "groups")
     assert len(spec.description) > 20 and callable(spec)
 
 
@@ -110,3 +110,24 @@ def test_registered_metrics_compute_through_the_wrapped_functions():
 def test_unknown_metric_lists_the_valid_names():
     with pytest.raises(UnknownNameError, match="did you mean 'mfid'"):
         METRICS.get("mfd")
+
+
+def test_new_metrics_compute_through_their_functions():
+    from i2ibench.metrics.bootstrap import bootstrap_mean_interval
+    from i2ibench.metrics.kid import kid
+    from i2ibench.metrics.prdc import precision_recall_density_coverage
+
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(30, 4)), rng.normal(loc=0.5, size=(25, 4))
+    assert (METRICS.get(mk.KID)(real, fake), METRICS.get(mk.KID_STD)(real, fake)) == kid(real, fake)
+    prdc = precision_recall_density_coverage(real, fake, 5)
+    assert METRICS.get(mk.PRECISION)(real, fake) == prdc["precision"]
+    assert METRICS.get(mk.RECALL)(real, fake) == prdc["recall"]
+    assert METRICS.get(mk.MKID)([0.1, 0.3]) == pytest.approx(0.2)
+    assert METRICS.get(mk.TRANSLATION_ACC)(np.array([2, 2, 1]), 2) == pytest.approx(2 / 3)
+    assert METRICS.get(mk.CONTENT_PRESERVATION)(np.array([3, 4]), np.array([3, 5])) == 0.5
+    groups = [(real, fake)]
+    iv = bootstrap_mean_interval("kid", groups, n_resamples=20)
+    assert METRICS.get(mk.MKID_CI_LOW)(groups, n_resamples=20) == iv.low
+    assert METRICS.get(mk.MKID_CI_HIGH)(groups, n_resamples=20) == iv.high
+    assert not METRICS.get(mk.KID).higher_is_better and METRICS.get(mk.TRANSLATION_ACC).higher_is_better
