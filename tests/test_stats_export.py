@@ -147,3 +147,29 @@ def test_cli_stats_export_writes_the_file(fashion_folder, tmp_path, monkeypatch)
     assert report == {"files": [str(out)], "domains": list(DOMAINS), "counts": [6, 6]}
     with np.load(out) as f:
         assert f["sigma_0"].shape == (2048, 2048)
+
+
+def test_kid_and_prdc_parity_on_real_inception_features(fashion_folder, features, tmp_path):
+    # the synthetic-feature parity tests of test_kid/test_prdc, once on real pool3 features
+    import contextlib
+    import io
+
+    from prdc import compute_prdc
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from i2ibench.data.catalog import create_dataset
+    from i2ibench.metrics.kid import kid
+    from i2ibench.metrics.prdc import precision_recall_density_coverage
+
+    ds = create_dataset(f"folder:{fashion_folder}", "val", 32)
+    real, fake = (domain_real_features(ds, d, features, cache=tmp_path) for d in range(2))
+    ref = kid_features_to_metric(real, fake, kid_subset_size=6, verbose=False)
+    got = kid(real, fake)
+    assert got[0] == pytest.approx(ref["kernel_inception_distance_mean"], abs=1e-6)
+    assert got[1] == pytest.approx(ref["kernel_inception_distance_std"], abs=1e-6)
+    assert got[0] > 0.05  # bags vs sneakers
+    with contextlib.redirect_stdout(io.StringIO()):
+        want = compute_prdc(real.numpy(), torch.cat([fake[:3], real[:3]]).numpy(), nearest_k=2)
+    mixed = precision_recall_density_coverage(real, torch.cat([fake[:3], real[:3]]), k=2)
+    assert mixed == pytest.approx({k: float(v) for k, v in want.items()}, abs=1e-12)
+    assert 0.0 < mixed["precision"] < 1.0
