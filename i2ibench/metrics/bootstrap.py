@@ -18,7 +18,7 @@ KID: a resample of n fakes holds only ~63 % distinct images, and the plain unbia
 counts pairs of copies of one image as off-diagonal pairs, which biases a resample's KID
 upward by about (mean diagonal - mean off-diagonal kernel) / m (measured: 0.094 -> 0.15 on
 synthetic pool3-like features). The replicates here count such pairs with the diagonal
-(``kid_from_kernel(copies_as_diagonal=True)``), so a replicate has the same expectation as the
+(``SubsetKernelSums.values(copies_as_diagonal=True)``), so a replicate has the same expectation as the
 unresampled KID: replicates are centred on the point and the percentile and basic intervals
 agree to ~1e-3 (fashion10 Inception features, KID ~0.2). For two samples of one distribution (a
 domain's real images against other real images of it) the KID interval contains 0, because
@@ -53,8 +53,8 @@ import torch
 
 from i2ibench.errors import I2IError
 from i2ibench.metrics.fid import fid
-from i2ibench.metrics.kid import (KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, kid, kid_from_kernel, polynomial_kernel_matrix,
-                                  subset_draws)
+from i2ibench.metrics.kid import (KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, SubsetKernelSums, kid,
+                                  polynomial_kernel_matrix, subset_draws)
 
 N_RESAMPLES = 200
 LEVEL = 0.95
@@ -137,12 +137,13 @@ class _KidGroup:
         if real.shape[1] != fake.shape[1]:
             raise I2IError(f"real and fake features differ in dimension: {real.shape[1]} vs {fake.shape[1]}")
         kid(real[:2], fake[:2], subsets=1)  # the same input checks as kid itself
-        self.kern = polynomial_kernel_matrix(np.concatenate([real, fake]))
+        kern = polynomial_kernel_matrix(np.concatenate([real, fake]))
         kwargs = {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "seed": KID_SEED, **kid_kwargs}
-        self.draws = subset_draws(self.n, self.m, **kwargs)  # the same for every replicate
+        # the subset draws depend on the set sizes only: the same for every replicate
+        self.sums = SubsetKernelSums(kern, self.n, subset_draws(self.n, self.m, **kwargs))
 
     def __call__(self, idx: np.ndarray) -> float:
-        return kid_from_kernel(self.kern, self.n, idx, self.draws, copies_as_diagonal=True)[0]
+        return float(self.sums.values(idx, copies_as_diagonal=True).mean())
 
 
 class _CallableGroup:

@@ -71,7 +71,8 @@ def kid(real_feats, fake_feats, subsets: int = KID_SUBSETS, subset_size: int = K
     if isinstance(subsets, bool) or int(subsets) < 1 or int(subset_size) < 2:
         raise I2IError(f"KID needs subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
     kern = polynomial_kernel_matrix(np.concatenate([x, y]))  # every pair's kernel value, once
-    return kid_from_kernel(kern, n, np.arange(m_fake), subset_draws(n, m_fake, subsets, subset_size, seed))
+    values = SubsetKernelSums(kern, n, subset_draws(n, m_fake, subsets, subset_size, seed)).values(np.arange(m_fake))
+    return float(values.mean()), float(values.std())
 
 
 def polynomial_kernel_matrix(feats: np.ndarray) -> np.ndarray:
@@ -94,38 +95,47 @@ def subset_draws(n_real: int, n_fake: int, subsets: int = KID_SUBSETS, subset_si
     return real_pos, fake_pos
 
 
-def kid_from_kernel(kern: np.ndarray, n_real: int, fake_rows: np.ndarray, draws: tuple[np.ndarray, np.ndarray],
-                    copies_as_diagonal: bool = False) -> tuple[float, float]:
-    """(KID mean, std) from a kernel matrix over real + fake features [n_real + M, n_real + M].
+class SubsetKernelSums:
+    """KID's per-subset kernel sums from a kernel matrix over real + fake features, for any fake
+    rows: the real-only terms are computed once, so a bootstrap replicate costs only the terms
+    that involve its fakes.
 
-    The real set is the first ``n_real`` rows; the fake set is the fake rows ``fake_rows``
-    (positions 0..M-1 in the fake block; repeats allowed: a bootstrap resample); ``draws`` are
-    ``subset_draws(n_real, len(fake_rows), ...)``. Each subset's kernel sums are quadratic forms
-    of its row-count vectors u (real) and v (fake): sum K_XX = u'K u, sum K_XY = u'K v,
-    sum K_YY = v'K v, computed for all subsets at once.
-
-    ``copies_as_diagonal``: for a fake set with repeated rows, count pairs of copies of the same
-    image with the diagonal, i.e. the K_YY term is the mean over pairs of *distinct* images
-    ``(v'K v - sum_j v_j^2 K_jj) / (m^2 - sum_j v_j^2)``; then a resample's MMD² has the same
-    expectation as the unresampled estimate (without it, copies add a positive bias of about
-    (mean diagonal - mean off-diagonal kernel) / m). Without repeats both readings coincide.
+    ``kern``: [n_real + M, n_real + M] (``polynomial_kernel_matrix``); the real set is its first
+    ``n_real`` rows; ``draws``: ``subset_draws(n_real, M', ...)`` for fake sets of length M'.
+    Each subset's sums are quadratic forms of its row-count vectors u (real) and v (fake):
+    sum K_XX = u'K u, sum K_XY = u'K v, sum K_YY = v'K v, for all subsets at once.
     """
-    real_pos, fake_pos = draws
-    n_subsets, m = real_pos.shape
-    n_fake_block = kern.shape[0] - n_real
-    offsets = (np.arange(n_subsets) * n_real)[:, None]
-    u = np.bincount((real_pos + offsets).ravel(), minlength=n_subsets * n_real).reshape(n_subsets, n_real)
-    rows = np.asarray(fake_rows, dtype=np.int64)[fake_pos] + (np.arange(n_subsets) * n_fake_block)[:, None]
-    v = np.bincount(rows.ravel(), minlength=n_subsets * n_fake_block).reshape(n_subsets, n_fake_block)
-    u, v = u.astype(np.float64), v.astype(np.float64)
-    k_xx, k_xy, k_yy = kern[:n_real, :n_real], kern[:n_real, n_real:], kern[n_real:, n_real:]
-    sum_xx = np.einsum("si,si->s", u @ k_xx, u) - u @ np.diag(k_xx)
-    sum_xy = np.einsum("si,si->s", u @ k_xy, v)
-    if copies_as_diagonal:
-        sum_yy = np.einsum("sj,sj->s", v @ k_yy, v) - (v * v) @ np.diag(k_yy)
-        pairs_yy = m * m - (v * v).sum(axis=1)
-    else:
-        sum_yy = np.einsum("sj,sj->s", v @ k_yy, v) - v @ np.diag(k_yy)
-        pairs_yy = m * (m - 1)
-    values = sum_xx / (m * (m - 1)) + sum_yy / pairs_yy - 2.0 * sum_xy / (m * m)
-    return float(values.mean()), float(values.std())
+
+    def __init__(self, kern: np.ndarray, n_real: int, draws: tuple[np.ndarray, np.ndarray]):
+        real_pos, self.fake_pos = draws
+        self.n_subsets, self.m = real_pos.shape
+        self.n_fake_block = kern.shape[0] - n_real
+        offsets = (np.arange(self.n_subsets) * n_real)[:, None]
+        u = np.bincount((real_pos + offsets).ravel(), minlength=self.n_subsets * n_real)
+        u = u.reshape(self.n_subsets, n_real).astype(np.float64)
+        k_xx = kern[:n_real, :n_real]
+        self.sum_xx = np.einsum("si,si->s", u @ k_xx, u) - u @ np.diag(k_xx)
+        self.u_kxy = u @ kern[:n_real, n_real:]   # [subsets, M]
+        self.k_yy = kern[n_real:, n_real:]
+        self.diag_yy = np.diag(self.k_yy).copy()
+
+    def values(self, fake_rows: np.ndarray, copies_as_diagonal: bool = False) -> np.ndarray:
+        """Unbiased MMD² of every subset [subsets] for the fake set ``fake_rows`` (positions
+        0..M-1 in the fake block; repeats allowed: a bootstrap resample).
+
+        ``copies_as_diagonal``: for a fake set with repeated rows, count pairs of copies of the
+        same image with the diagonal, i.e. the K_YY term is the mean over pairs of *distinct*
+        images ``(v'K v - sum_j v_j^2 K_jj) / (m^2 - sum_j v_j^2)``; then a resample's MMD² has
+        the same expectation as the unresampled estimate (without it, copies add a positive bias
+        of about (mean diagonal - mean off-diagonal kernel) / m). Without repeats both coincide.
+        """
+        s, m, nf = self.n_subsets, self.m, self.n_fake_block
+        rows = np.asarray(fake_rows, dtype=np.int64)[self.fake_pos] + (np.arange(s) * nf)[:, None]
+        v = np.bincount(rows.ravel(), minlength=s * nf).reshape(s, nf).astype(np.float64)
+        sum_xy = np.einsum("sj,sj->s", self.u_kxy, v)
+        vkv = np.einsum("sj,sj->s", v @ self.k_yy, v)
+        if copies_as_diagonal:
+            sum_yy, pairs_yy = vkv - (v * v) @ self.diag_yy, m * m - (v * v).sum(axis=1)
+        else:
+            sum_yy, pairs_yy = vkv - v @ self.diag_yy, m * (m - 1)
+        return self.sum_xx / (m * (m - 1)) + sum_yy / pairs_yy - 2.0 * sum_xy / (m * m)
