@@ -65,3 +65,22 @@ def test_bad_input_raises_one_line_error(real, fake):
     with pytest.raises(I2IError) as e:
         kid(real, fake)
     assert "\n" not in str(e.value)
+
+
+def test_large_set_route_equals_the_kernel_matrix_route(monkeypatch):
+    import i2ibench.metrics.kid as mk
+    from i2ibench.metrics.kid import subset_draws
+
+    rng = np.random.default_rng(12)
+    real, fake = pool3_like(rng, 90, d=32), pool3_like(rng, 70, scale=1.1, d=32)
+    whole = kid(real, fake, subsets=15, subset_size=50)
+    idx = rng.integers(0, 70, 70)  # a resample, with copies
+    draws = subset_draws(90, 70, 15, 50, 2020)
+    small = mk.subset_sums(real, fake, draws).values(idx, copies_as_diagonal=True)
+    monkeypatch.setattr(mk, "MAX_KERNEL_ROWS", 100)  # force the per-subset (torch-fidelity) route
+    assert isinstance(mk.subset_sums(real, fake, draws), mk.SubsetKernelBlocks)
+    assert kid(real, fake, subsets=15, subset_size=50) == pytest.approx(whole, abs=1e-12)
+    assert kid(real, fake, subsets=15, subset_size=50) == pytest.approx(
+        reference_kid(real, fake, kid_subsets=15, kid_subset_size=50), abs=1e-12)
+    large = mk.subset_sums(real, fake, draws).values(idx, copies_as_diagonal=True)
+    np.testing.assert_allclose(large, small, rtol=0, atol=1e-12)
