@@ -44,7 +44,7 @@ def density_coverage(real_feats, fake_feats, k: int = 5) -> tuple[float, float]:
     Density is in [0, N / k] (1 when fakes are distributed like reals), coverage in [0, 1].
     Raises ``I2IError`` for non-2-D inputs, mismatched dimensions, no fakes or k out of range.
     """
-    out = _nearest_neighbour_pass(real_feats, fake_feats, k, with_recall=False)
+    out = nearest_neighbour_scores(real_feats, fake_feats, k, with_recall=False)
     return out["density"], out["coverage"]
 
 
@@ -57,10 +57,13 @@ def precision_recall_density_coverage(real_feats, fake_feats, k: int = 5) -> dic
     (real-real, real-fake and fake-fake distances), in chunks of 1024 rows. Raises ``I2IError``
     for non-2-D inputs, mismatched dimensions or k out of range.
     """
-    return _nearest_neighbour_pass(real_feats, fake_feats, k, with_recall=True)
+    return nearest_neighbour_scores(real_feats, fake_feats, k, with_recall=True)
 
 
-def _nearest_neighbour_pass(real_feats, fake_feats, k: int, with_recall: bool) -> dict[str, float]:
+def nearest_neighbour_scores(real_feats, fake_feats, k: int = 5, with_recall: bool = True) -> dict[str, float]:
+    """The one nearest-neighbour pass: ``precision``, ``density``, ``coverage`` and, with
+    ``with_recall`` (which needs k < M and the fake-fake distances), ``recall``. Precision,
+    density and coverage need only the real k-NN radii (k < N), so they exist for any M >= 1."""
     real = _as_2d_float64(real_feats, "real")
     fake = _as_2d_float64(fake_feats, "fake")
     n, m = real.shape[0], fake.shape[0]
@@ -95,7 +98,7 @@ def _nearest_neighbour_pass(real_feats, fake_feats, k: int, with_recall: bool) -
         n_covered += int((real_fake.min(axis=1) < radii).sum())
         if with_recall:
             n_recalled += int((real_fake < fake_radii[None, :]).any(axis=1).sum())
-    out = {"density": n_inside / (k * m), "coverage": n_covered / n}
+    out = {"precision": float(fake_in_real_manifold.mean()), "density": n_inside / (k * m), "coverage": n_covered / n}
     if with_recall:
-        out = {"precision": float(fake_in_real_manifold.mean()), "recall": n_recalled / n, **out}
+        out["recall"] = n_recalled / n
     return out
