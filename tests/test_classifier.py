@@ -8,6 +8,8 @@ trains for ~1.5 min on one thread, hence ``slow``).
 
 import time
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -164,3 +166,27 @@ def test_cli_train_then_list(cache):
     assert [r["name"] for r in json.loads(listed.output)] == [trained["name"]]
     bad = runner.invoke(app, ["classifier", "train", "fashion10", "--label", "content"])
     assert bad.exit_code != 0 and "no content label" in str(bad.exception)
+
+
+def test_user_folder_above_64px_trains_a_resnet18(cache, tmp_path):
+    # the GPU path for large user folders, run for two steps on CPU: train, measure val, cache, reload
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    root = tmp_path / "folder"
+    for split, n in (("train", 6), ("val", 3)):
+        for d, name in enumerate(("dark", "light")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                level = 40 if d == 0 else 200
+                px = (torch.rand(72, 72, 3, generator=rng) * 40 + level).to(torch.uint8).numpy()
+                Image.fromarray(px).save(root / split / name / f"{i}.png")
+    cfg = fc.ClassifierConfig(max_steps=2, batch_size=4)
+    clf = fc.load_classifier(f"folder:{root}", "domain", cfg, progress=False)
+    assert clf.meta["arch"] == "resnet18" and clf.img_size == 256 and clf.meta["val_images"] == 6  # folder default size
+    assert 0.0 <= clf.val_acc <= 1.0 and clf.predict(torch.zeros(2, 3, 32, 32)).shape == (2,)
+    assert fc.load_classifier(f"folder:{root}", "domain", cfg, train=False).name == clf.name
+    # a changed training image is another classifier (the key fingerprints the files)
+    Image.fromarray(np.zeros((72, 72, 3), np.uint8)).save(root / "train" / "dark" / "0.png")
+    with pytest.raises(I2IError, match="classifier train"):
+        fc.load_classifier(f"folder:{root}", "domain", cfg, train=False)
