@@ -106,3 +106,60 @@ def test_chunked_rows_equal_one_pass(monkeypatch):
     whole = density_coverage(real, fake, k=4)
     monkeypatch.setattr(mp, "_ROWS_PER_CHUNK", 16)
     assert density_coverage(real, fake, k=4) == whole
+
+
+# ------------------------------------------------------------------ precision and recall
+
+def reference_all(real, fake, k):
+    with contextlib.redirect_stdout(io.StringIO()):
+        out = compute_prdc(real, fake, nearest_k=k)
+    return {name: float(v) for name, v in out.items()}
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("n,m", [(40, 40), (50, 30), (25, 60)])
+def test_precision_recall_match_prdc(n, m, k):
+    from i2ibench.metrics.prdc import precision_recall_density_coverage
+
+    rng = np.random.default_rng(n * 100 + m + k + 7)
+    real = rng.normal(size=(n, 16))
+    fake = rng.normal(loc=0.4, scale=1.3, size=(m, 16))  # wider: precision < 1 and recall < 1
+    got = precision_recall_density_coverage(real, fake, k=k)
+    want = reference_all(real, fake, k)
+    assert set(got) == {"precision", "recall", "density", "coverage"}
+    for name in want:
+        assert got[name] == pytest.approx(want[name], abs=1e-12), name
+    assert (got["density"], got["coverage"]) == density_coverage(real, fake, k=k)  # one definition
+    assert got["precision"] != got["recall"] or n != m  # the two directions are not swapped copies
+
+
+def test_precision_and_recall_are_not_swapped():
+    # fakes collapsed onto a few real samples: precise but with poor recall
+    from i2ibench.metrics.prdc import precision_recall_density_coverage
+
+    rng = np.random.default_rng(8)
+    real = rng.normal(size=(60, 8))
+    fake = real[:3].repeat(10, axis=0) + 1e-3 * rng.normal(size=(30, 8))  # clusters of 10 > k + 1
+    got = precision_recall_density_coverage(real, fake, k=5)
+    assert got["precision"] == 1.0 and got["recall"] < 0.3
+    assert got == pytest.approx(reference_all(real, fake, 5), abs=1e-12)
+
+
+def test_inception_sized_precision_recall_and_chunking(monkeypatch):
+    import i2ibench.metrics.prdc as mp
+
+    rng = np.random.default_rng(9)
+    real = np.abs(rng.normal(size=(70, 2048))).astype(np.float32)
+    fake = np.abs(rng.normal(scale=1.05, size=(45, 2048))).astype(np.float32)
+    whole = mp.precision_recall_density_coverage(torch.from_numpy(real), torch.from_numpy(fake), k=5)
+    assert whole == pytest.approx(reference_all(real, fake, 5), abs=1e-12)
+    monkeypatch.setattr(mp, "_ROWS_PER_CHUNK", 16)
+    assert mp.precision_recall_density_coverage(real, fake, k=5) == whole
+
+
+def test_recall_needs_more_than_k_fakes():
+    from i2ibench.metrics.prdc import precision_recall_density_coverage
+
+    with pytest.raises(I2IError, match=r"more than k fake samples, got 5; use k <= 4"):
+        precision_recall_density_coverage(np.zeros((12, 3)), np.zeros((5, 3)), k=5)
+    assert density_coverage(np.random.default_rng(0).normal(size=(12, 3)), np.zeros((5, 3)), k=5)  # still fine

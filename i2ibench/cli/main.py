@@ -18,7 +18,8 @@ app = typer.Typer(
 )
 
 # Each module defines register(app) and owns its commands.
-COMMAND_MODULES = ("i2ibench.cli.data", "i2ibench.cli.train", "i2ibench.cli.evaluate", "i2ibench.cli.vlm")
+COMMAND_MODULES = ("i2ibench.cli.data", "i2ibench.cli.train", "i2ibench.cli.evaluate", "i2ibench.cli.vlm",
+                   "i2ibench.cli.classifier", "i2ibench.cli.stats")
 
 
 def _version(value: bool) -> None:

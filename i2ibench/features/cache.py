@@ -16,7 +16,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -118,3 +118,39 @@ def cached_features(
     torch_save(entry, path)
     write_json(path.with_suffix(".json"), key)
     return feats
+
+
+def _fingerprint_dataset_images(ds: Any, idx: torch.Tensor, batch: int) -> str:
+    """What the cached features of ``ds[idx]`` depend on: the files, or the pixels."""
+    parent = getattr(ds, "parent", None)
+    if parent is not None:  # a subset of another dataset: its parent's images
+        return _fingerprint_dataset_images(parent, ds.parent_indices[idx], batch)
+    paths = getattr(ds, "paths", None)  # file-backed datasets only
+    if paths is not None:
+        return f"files:{fingerprint_files([paths[i] for i in idx.tolist()])}"
+    h = hashlib.sha256()
+    for start in range(0, len(idx), batch):
+        h.update(str(fingerprint_tensor(ds.images(idx[start:start + batch]))).encode())
+    return f"pixels:{h.hexdigest()}"
+
+
+def dataset_features(ds: Any, domain: int, idx: torch.Tensor, features: Any, batch_size: int,
+                     cache: bool | str | Path = True) -> torch.Tensor:
+    """Features ``[n, D]`` of the real images ``ds[idx]`` of class ``domain``, through the cache.
+
+    One computation per (dataset, split, domain, image size, extractor, images): the key holds a
+    fingerprint of the files (or of the pixels of in-memory datasets), so changed images are
+    recomputed. ``cache``: True (the default cache root), a folder (that root) or False.
+    """
+    batch = max(1, int(batch_size))
+
+    def compute() -> torch.Tensor:
+        parts = [features(ds.images(idx[s:s + batch])) for s in range(0, len(idx), batch)]
+        return torch.cat(parts) if parts else torch.zeros(0, 0, dtype=torch.float64)
+
+    if not cache:
+        return compute()
+    key = {"kind": "real-features", "dataset": ds.name, "split": ds.split, "domain": ds.domains[domain],
+           "img_size": ds.img_size, "features": features.name, "n": len(idx),
+           "images": _fingerprint_dataset_images(ds, idx, batch)}
+    return cached_features(key, compute, cache_root=None if cache is True else cache)

@@ -14,5 +14,19 @@ LABEL_PRECISION = "label_precision"  # multi-hot pseudo-label precision (micro)
 LABEL_RECALL = "label_recall"        # multi-hot pseudo-label recall (micro)
 TOP1_ACC = "top1_acc"                # top-1 accuracy of pseudo labels
 LABEL_SLACK = "label_slack"          # fraction of images active for no domain (LANIT's slack domain)
+KID = "kid"                          # KID mean over subsets (Bińkowski et al. 2018, torch-fidelity's definition)
+KID_STD = "kid_std"                  # std of KID over its subsets
+MKID = "mkid"                        # mean KID over a protocol's tasks or targets
+PRECISION = "precision"              # Kynkäänniemi et al. 2019, k = 5
+RECALL = "recall"                    # Kynkäänniemi et al. 2019, k = 5
+TRANSLATION_ACC = "translation_acc"  # share of translations into t the domain classifier assigns to t
+CONTENT_PRESERVATION = "content_preservation"  # share of outputs whose content label equals the input's
+CLASSIFIER_VAL_ACC = "classifier_val_acc"      # validation accuracy of the classifier a metric used
+MFID_CI_LOW = "mfid_ci_low"          # 95 % bootstrap interval of mFID over fake images, lower end
+MFID_CI_HIGH = "mfid_ci_high"        # ... upper end
+MKID_CI_LOW = "mkid_ci_low"          # 95 % bootstrap interval of mKID over fake images, lower end
+MKID_CI_HIGH = "mkid_ci_high"        # ... upper end
 
-ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK)
+ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK,
+       KID, KID_STD, MKID, PRECISION, RECALL, TRANSLATION_ACC, CONTENT_PRESERVATION, CLASSIFIER_VAL_ACC,
+       MFID_CI_LOW, MFID_CI_HIGH, MKID_CI_LOW, MKID_CI_HIGH)

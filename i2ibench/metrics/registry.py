@@ -50,6 +50,25 @@ for _spec in (
     MetricSpec(mk.TOP1_ACC, "top-1 acc", "top-1 accuracy of pseudo-label scores against the true class", True, 3),
     MetricSpec(mk.LABEL_SLACK, "slack", "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
                False, 3),
+    MetricSpec(mk.MKID, "mKID", "mean KID over a protocol's tasks (pairwise) or targets (pooled)", False, 4),
+    MetricSpec(mk.KID, "KID", "kernel Inception distance (Binkowski et al. 2018; torch-fidelity's definition): "
+               "unbiased MMD^2, cubic polynomial kernel, mean over subsets", False, 4, overall=mk.MKID),
+    MetricSpec(mk.KID_STD, "KID std", "standard deviation of KID over its subsets", False, 4),
+    MetricSpec(mk.PRECISION, "precision", "precision (Kynkaanniemi et al. 2019, k = 5): share of fakes in a real k-NN ball",
+               True, 3),
+    MetricSpec(mk.RECALL, "recall", "recall (Kynkaanniemi et al. 2019, k = 5): share of reals in a fake k-NN ball",
+               True, 3),
+    MetricSpec(mk.TRANSLATION_ACC, "translation acc", "share of translations into t that the domain classifier "
+               "assigns to t", True, 3),
+    MetricSpec(mk.CONTENT_PRESERVATION, "content kept", "share of translations whose content label (content "
+               "classifier) equals the input's", True, 3),
+    MetricSpec(mk.CLASSIFIER_VAL_ACC, "classifier val acc", "validation accuracy of the classifier behind a "
+               "classifier metric", True, 3),
+    MetricSpec(mk.MFID_CI_LOW, "mFID 95% low", "lower end of the 95 % bootstrap interval of mFID (fake images "
+               "resampled, 200 times, seeded)", False, 2),
+    MetricSpec(mk.MFID_CI_HIGH, "mFID 95% high", "upper end of the 95 % bootstrap interval of mFID", False, 2),
+    MetricSpec(mk.MKID_CI_LOW, "mKID 95% low", "lower end of the 95 % bootstrap interval of mKID", False, 4),
+    MetricSpec(mk.MKID_CI_HIGH, "mKID 95% high", "upper end of the 95 % bootstrap interval of mKID", False, 4),
 ):
     _register(_spec)
 
