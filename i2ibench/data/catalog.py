@@ -161,7 +161,7 @@ def create_dataset(name: str, split: str = "train", img_size: int | None = None,
 
 # --------------------------------------------------------------------------- registered data
 
-IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp}"
+IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp,tif,tiff}"
 FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat",
                    "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 
