@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a trained run (both protocols, both modes) into RUN_DIR/records.csv, or score two image folders.
 
-        `i2ibench eval runs/stargan2-fashion10-smoke-s777` evaluates the newest checkpoint; `i2ibench eval --real DIR --fake DIR` prints FID, density and coverage of the two folders.
+        `i2ibench eval runs/stargan2-fashion10-smoke-s777` evaluates the newest checkpoint; `i2ibench eval --real DIR --fake DIR` prints FID, density and coverage of the two folders (each searched with its sub-folders, symlinked ones included, hidden ones skipped; how many images were read from where goes to stderr).
         """
         if real is not None or fake is not None:
             if real is None or fake is None or path is not None:
@@ -69,8 +69,9 @@ def register(app: typer.Typer) -> None:
                 import torch
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
+            # Where the images came from goes to stderr: stdout stays the scores alone.
             scores = score_folders(real, fake, k=k, device=device, precision=precision, batch_size=batch_size,
-                                   cache=cache)
+                                   cache=cache, log=lambda line: typer.echo(line, err=True))
             if as_json:
                 typer.echo(json.dumps({key: (None if isinstance(v, float) and math.isnan(v) else v)
                                        for key, v in scores.items()}))
