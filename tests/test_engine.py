@@ -190,7 +190,7 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     before = ckpt2.read_bytes()
 
     def broken_save(obj, f, *a, **k):
-        Path(f).write_bytes(b"half a checkpoint")  # a partial write, then the failure
+        f.write(b"half a checkpoint")  # a partial write (fileio.torch_save passes an open file), then the failure
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
