@@ -114,12 +114,17 @@ def register(app: typer.Typer) -> None:
         `i2ibench table --compare tunit` prints every published table (LANIT Table 1 and 2, StarGAN v2 README, CLIPTraVeLGAN) and the reproduced runs found under runs/, each with the difference to TUNIT where TUNIT has a number on the same dataset, protocol and mode. Published and reproduced numbers are in separate sections: the papers used other feature extractors and protocols (each row says which).
         """
         from i2ibench.report import records as R
-        from i2ibench.fileio import write_text
+        from i2ibench.fileio import check_output_file, check_writable_dir, write_text
         from i2ibench.report.published import TABLES
         from i2ibench.report.tables import FORMATS, REPRODUCED_SECTION, build_tables, render
 
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format '{fmt}'.{suggest(fmt, list(FORMATS))}")
+        # Checked before the records are read, so a wrong path fails at once with one line.
+        if output is not None:
+            check_output_file(output, "--output")
+        if heatmaps is not None:
+            check_writable_dir(heatmaps, "--heatmaps")
         records = _records_for_table(runs, published)
         _check_values("--table", table, list(TABLES) + [REPRODUCED_SECTION])
         if not records.empty:
