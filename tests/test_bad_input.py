@@ -68,6 +68,7 @@ CASES = {
     "lr=-1": (RUN + ["--set", "model.lr=-1"], "model.lr=-1.0: expected a number > 0"),
     "lambda=inf": (RUN + ["--set", "model.lambda_cyc=inf"], "model.lambda_cyc=inf: expected a finite number"),
     "ds_iter=0": (RUN + ["--set", "model.ds_iter=0"], "model.ds_iter=0"),
+    "no-resume with a bad value": (RUN + ["--no-resume", "--set", "model.ds_iter=0"], "model.ds_iter=0"),
     "protocols": (RUN + ["--set", "eval.protocols=pooled,fancy"], "eval.protocols=pooled,fancy"),
     "modes": (RUN + ["--set", "eval.modes=sideways"], "eval.modes=sideways"),
     "real_split": (RUN + ["--set", "eval.real_split=tests"], "eval.real_split=tests"),
