@@ -159,3 +159,17 @@ def test_read_only_folder_is_refused(tmp_path):
             fileio.check_writable_dir(ro / "run")
     finally:
         ro.chmod(0o755)
+
+
+def test_feature_cache_store_removes_idle_orphans_only(tmp_path):
+    from i2ibench.features.cache import cached_features, cache_entry_path
+
+    folder = cache_entry_path({"k": 1}, tmp_path).parent
+    folder.mkdir(parents=True)
+    orphan, live = folder / ".abc.pt.abcdefgh.tmp", folder / ".def.pt.hgfedcba.tmp"
+    orphan.write_bytes(b"killed mid-write")
+    live.write_bytes(b"another process writing now")
+    old = time.time() - 2 * fileio.ORPHAN_AGE_S
+    os.utime(orphan, (old, old))
+    cached_features({"k": 1}, lambda: torch.ones(2, 3), cache_root=tmp_path)
+    assert not orphan.exists() and live.exists()

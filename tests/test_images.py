@@ -30,10 +30,35 @@ def _uint16_image(values: np.ndarray, mode: str) -> Image.Image:
     return Image.frombytes(mode, (values.shape[1], values.shape[0]), values.astype(dtype).tobytes())
 
 
+def _png16(path, channels: list[np.ndarray]) -> None:
+    """A 16-bit PNG of ``channels`` (gray, gray+alpha, RGB or RGBA; uint16), written by hand:
+    Pillow cannot write 16-bit colour PNGs, but it reads them."""
+    import struct
+    import zlib
+
+    arr = np.dstack(channels)
+    h, w, c = arr.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _wide(p: np.ndarray) -> np.ndarray:
+    return p.astype(np.uint16) * 257
+
+
 # Each writer saves the 8-bit gray picture ``p`` as another kind of file; all must decode to ``p``.
 WRITERS = {
     "8bit.png": lambda p, f: Image.fromarray(p, "L").save(f),
     "16bit.png": lambda p, f: Image.fromarray(p.astype(np.uint16) * 257).save(f),
+    "16bit-rgb.png": lambda p, f: _png16(f, [_wide(p)] * 3),
+    "16bit-rgba.png": lambda p, f: _png16(f, [_wide(p)] * 3 + [np.full(p.shape, 65535, np.uint16)]),
+    "16bit-la.png": lambda p, f: _png16(f, [_wide(p), np.full(p.shape, 65535, np.uint16)]),
     "16bit-be.tif": lambda p, f: _uint16_image(p.astype(np.uint16) * 257, "I;16B").save(f),
     "16bit-le.tif": lambda p, f: _uint16_image(p.astype(np.uint16) * 257, "I;16L").save(f),
     "int32.tif": lambda p, f: Image.fromarray(p.astype(np.int32) * 257, "I").save(f),

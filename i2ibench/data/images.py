@@ -8,6 +8,9 @@ picture gives the same pixels whichever way its file stores it:
 * 16-bit integer (``I;16``, ``I;16L``, ``I;16B``, ``I;16N``): the full range [0, 65535] is
   scaled to [0, 255] (``round(v * 255 / 65535)``, so ``v = 257 * p`` gives back ``p``).
   Pillow's own conversion clips at 255 instead, which turns a 16-bit picture nearly white.
+* 16-bit colour and gray+alpha PNGs: Pillow opens them as 8-bit ``RGB``/``RGBA``/``LA``
+  keeping each value's high byte, which equals the scaling above for ``v = 257 * p`` and
+  differs from it by at most 1 otherwise.
 * 32-bit integer (``I``): read as 16-bit values, [0, 65535] (Pillow opens 16-bit grayscale
   PNG and TIFF files as ``I`` in several versions); values outside are clipped.
 * float (``F``): [0.0, 1.0] maps to [0, 255], values outside are clipped; a NaN or infinite
