@@ -175,7 +175,8 @@ def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, fea
     """FID, density and coverage of the images under ``fake_dir`` against those under ``real_dir``.
 
     Returns ``{"fid", "density", "coverage", "n_real", "n_fake"}`` (density and coverage NaN
-    when there are at most ``k`` real images). ``log`` gets one line per folder saying how
+    when there are at most ``k`` real images). ``k`` >= 1, ``batch_size`` >= 1 (``I2IError``
+    otherwise). ``log`` gets one line per folder saying how
     many images were read from where. Raises ``DataError`` for a missing or empty folder, an
     unreadable image (naming it) or a symlink loop.
     """
@@ -184,6 +185,8 @@ def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, fea
 
     if batch_size < 1:
         raise I2IError(f"batch size must be >= 1, got {batch_size}")
+    if k < 1:
+        raise I2IError(f"--k (nearest neighbours for density and coverage) must be >= 1, got {k}")
     # List (and check) both folders before the network is loaded or anything is decoded.
     real_list, fake_list = find_images(real_dir), find_images(fake_dir)
     if log is not None:
