@@ -104,9 +104,10 @@ def ranged(default: Any, **rule: Any) -> Any:
 
 
 def _protocol_names() -> tuple[str, ...]:
-    from i2ibench.evaluation.protocols import PROTOCOLS
+    from i2ibench.evaluation import protocols
 
-    return tuple(PROTOCOLS)
+    # Old names kept readable after a rename (where the protocols module declares aliases).
+    return tuple(protocols.PROTOCOLS) + tuple(getattr(protocols, "PROTOCOL_ALIASES", {}))
 
 
 def _mode_names() -> tuple[str, ...]:
@@ -224,7 +225,7 @@ class EvalConfig:
     """The evaluation protocol; every field is recorded with the results."""
 
     protocols: tuple[str, ...] = ranged(("stargan2", "pooled"), choices=_protocol_names, nonempty=True)
-    modes: tuple[str, ...] = ranged(("latent", "reference"), choices=_mode_names, nonempty=True)
+    modes: tuple[str, ...] = ranged(("latent", "reference"), choices=_mode_names)
     max_src_per_domain: int = ranged(0, lo=0, what="0 = all")   # validation images per source domain; 0 = all
     outs_per_input: int = ranged(10, lo=1)   # StarGAN v2: 10 outputs per input (LPIPS over their 45 pairs)
     max_real_per_domain: int = ranged(0, lo=0, what="0 = all")  # real images per target for FID; 0 = all

@@ -79,10 +79,14 @@ def test_edge_values_are_accepted():
 
 def test_protocol_names_come_from_the_protocols_module(monkeypatch):
     # Renaming a protocol there must change what the config accepts, with no copied list here.
-    monkeypatch.setattr("i2ibench.evaluation.protocols.PROTOCOLS", ("choi2020", "pooled"))
+    monkeypatch.setattr("i2ibench.evaluation.protocols.PROTOCOLS", ("pairwise", "pooled"), raising=False)
+    monkeypatch.setattr("i2ibench.evaluation.protocols.PROTOCOL_ALIASES", {}, raising=False)
     with pytest.raises(ConfigError, match="'stargan2' is not"):
         C.build_run_config("stargan2", "fashion10", "smoke", {"eval.protocols": "stargan2"})
-    assert C.build_run_config("stargan2", "fashion10", "smoke", {"eval.protocols": "choi2020"}).eval.protocols == ("choi2020",)
+    assert C.build_run_config("stargan2", "fashion10", "smoke", {"eval.protocols": "pairwise"}).eval.protocols == ("pairwise",)
+    # an old name the protocols module keeps as an alias stays valid (configs of earlier runs)
+    monkeypatch.setattr("i2ibench.evaluation.protocols.PROTOCOL_ALIASES", {"stargan2": "pairwise"})
+    assert C.build_run_config("stargan2", "fashion10", "smoke", {"eval.protocols": "stargan2"}).eval.protocols == ("stargan2",)
 
 
 def test_loading_a_run_config_validates_it(tmp_path):
