@@ -152,8 +152,13 @@ def exclusive_lock(path: str | os.PathLike, *, what: str = "", timeout_s: float 
     The lock is ``lock_path(path)``, an OS advisory lock (``filelock``), released when the
     process dies, so a killed holder never leaves it stuck. If another process holds it,
     ``say`` (default: stderr) is told once who waits for what, then we wait up to
-    ``timeout_s`` seconds (0: do not wait). Raises ``I2IError`` when the time is up or the
-    lock file cannot be created (read-only folder). Yields the lock file's path.
+    ``timeout_s`` seconds (0: do not wait). The lock file's folder is created if missing.
+    Raises ``I2IError`` when the time is up or the lock file cannot be created (read-only
+    folder). Yields the lock file's path.
+
+    A run lock: ``with exclusive_lock(out_dir, what=f"run directory {out_dir}", timeout_s=0):``
+    (lock file ``.<run name>.lock`` beside the run directory, so it can be taken before the
+    directory is created or changed).
     """
     from filelock import FileLock, Timeout
 
@@ -162,6 +167,7 @@ def exclusive_lock(path: str | os.PathLike, *, what: str = "", timeout_s: float 
     label = what or str(target)
     lock = FileLock(str(lock_file))
     try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -173,3 +173,12 @@ def test_feature_cache_store_removes_idle_orphans_only(tmp_path):
     os.utime(orphan, (old, old))
     cached_features({"k": 1}, lambda: torch.ones(2, 3), cache_root=tmp_path)
     assert not orphan.exists() and live.exists()
+
+
+def test_run_directory_lock_before_the_directory_exists(tmp_path):
+    out_dir = tmp_path / "runs" / "m-d-smoke-s1"
+    with fileio.exclusive_lock(out_dir, what=f"run directory {out_dir}", timeout_s=0) as lock_file:
+        assert lock_file == tmp_path / "runs" / ".m-d-smoke-s1.lock" and not out_dir.exists()
+        with pytest.raises(I2IError, match=f"run directory {out_dir} is in use by another i2ibench process"):
+            with fileio.exclusive_lock(out_dir, what=f"run directory {out_dir}", timeout_s=0):
+                pass
