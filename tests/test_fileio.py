@@ -5,7 +5,7 @@ import multiprocessing as mp
 import os
 import time
 
-import pandas as pd
+import lock_workers
 import pytest
 import torch
 
@@ -73,16 +73,10 @@ def test_disk_full_is_one_line_naming_the_file_and_keeps_the_old_file(tmp_path, 
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["ckpt_00000001.pt", "table.txt"]
 
 
-def _hold_lock(path, ready, release):
-    with fileio.exclusive_lock(path):
-        ready.set()
-        release.wait(30)
-
-
 def test_lock_waits_with_a_message_then_times_out(tmp_path):
     ctx = mp.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(tmp_path / "records.csv", ready, release))
+    holder = ctx.Process(target=lock_workers.hold_lock, args=(tmp_path / "records.csv", ready, release))
     holder.start()
     try:
         assert ready.wait(60)
@@ -103,27 +97,10 @@ def test_lock_waits_with_a_message_then_times_out(tmp_path):
         assert lock_file == tmp_path / ".records.csv.lock"
 
 
-def _write_evaluation(run_dir, iterations, start):
-    start.wait(60)
-    rows = [{R.METHOD: "m", R.DATASET: "d", R.PROTOCOL: "pooled", R.MODE: "latent", R.METRIC: "mfid",
-             R.SCOPE: R.SCOPE_OVERALL, R.VALUE: float(iterations), R.ITERATIONS: iterations,
-             R.SOURCE: R.SOURCE_REPRODUCED}]
-    # A slow reader-writer: widen the read-merge-write window the lock must cover.
-    real_read = R._read_one
-
-    def slow_read(path):
-        df = real_read(path)
-        time.sleep(0.05)
-        return df
-
-    R._read_one = slow_read
-    R.write_records(run_dir, pd.DataFrame(rows))
-
-
 def test_eight_processes_writing_records_at_once_keep_all_eight(tmp_path):
     ctx = mp.get_context("spawn")
     start = ctx.Event()
-    procs = [ctx.Process(target=_write_evaluation, args=(tmp_path, it, start)) for it in range(1, 9)]
+    procs = [ctx.Process(target=lock_workers.write_evaluation, args=(tmp_path, it, start)) for it in range(1, 9)]
     for p in procs:
         p.start()
     start.set()
