@@ -12,65 +12,215 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from i2ibench.errors import ConfigError
 from i2ibench.fileio import write_text
-from i2ibench.names import PROTOCOLS
+from i2ibench.names import AUGMENTATIONS, MODES, PRECISIONS, PROTOCOL_ALIASES, PROTOCOLS
 from i2ibench.registry import suggest
 
 PRESETS = ("paper", "cpu", "smoke")
+
+
+# --------------------------------------------------------------------------- allowed values
+
+RULE = "i2ibench.rule"  # dataclass field metadata key of a field's Rule
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The values a config field accepts: a closed/open range, a set of choices (or a function
+    returning them, for lists owned by other modules), and for lists: each item checked,
+    optionally non-empty. Every float anywhere must be finite, whatever its rule."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False           # lo itself excluded (e.g. a learning rate > 0)
+    hi_open: bool = False
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
+    nonempty: bool = False          # a list needs at least one item
+    what: str = ""                  # what the value means, for the error message
+
+    def allowed(self) -> tuple[str, ...] | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def expected(self, integer: bool = False) -> str:
+        """What the rule accepts, in words (``integer``: say "an integer" rather than "a number")."""
+        noun = "an integer" if integer else "a number"
+        parts = []
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(self.allowed()))
+        if self.lo is not None and self.hi is not None:
+            parts.append(f"{noun} in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}")
+        elif self.lo is not None:
+            parts.append(f"{noun} {'>' if self.lo_open else '>='} {_num(self.lo)}")
+        elif self.hi is not None:
+            parts.append(f"{noun} {'<' if self.hi_open else '<='} {_num(self.hi)}")
+        text = " and ".join(parts) or "a finite value"
+        return text + (f" ({self.what})" if self.what else "")
+
+    def violation(self, value: Any) -> str | None:
+        """What was expected instead of ``value`` (a phrase for "expected ..."), or None if allowed."""
+        if isinstance(value, (list, tuple)):
+            if self.nonempty and not value:
+                return "at least one item"
+            for v in value:
+                bad = self.violation(v)
+                if bad:
+                    return f"{bad}; '{v}' is not" if self.choices is not None else bad
+            return None
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return "a finite number"
+        if self.choices is not None and value not in self.allowed():
+            return self.expected()
+        if isinstance(value, (int, float)):
+            integer = isinstance(value, int)
+            if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+                return self.expected(integer)
+            if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
+                return self.expected(integer)
+        return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+FINITE = Rule()
+
+
+def ranged(default: Any, **rule: Any) -> Any:
+    """A dataclass field with ``default`` whose values must satisfy ``Rule(**rule)``."""
+    return field(default=default, metadata={RULE: Rule(**rule)})
+
+
+def _protocol_names() -> tuple[str, ...]:
+    return tuple(PROTOCOLS) + tuple(PROTOCOL_ALIASES)  # old names kept readable after a rename
+
+
+def _mode_names() -> tuple[str, ...]:
+    return tuple(MODES)
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range
+DEVICES = ("auto", "cpu", "cuda")
+
+
+# Method hyper-parameters (``model.*``) are checked by their name unless the method's Config
+# field declares its own Rule in its metadata. First matching pattern wins.
+METHOD_FIELD_RULES: tuple[tuple[str, Rule], ...] = (
+    (r"^(.*_)?lr$", Rule(lo=0, lo_open=True, what="a learning rate")),
+    (r"^(lambda_.*|w_.*|.*_weight)$", Rule(lo=0, what="a loss weight")),
+    (r"^(.*_)?weight_decay$", Rule(lo=0, what="weight decay")),
+    (r"^beta[12]$", Rule(lo=0, hi=1, hi_open=True, what="an Adam beta")),
+    (r"^ema_beta$", Rule(lo=0, hi=1, what="an EMA decay")),
+    (r"^temperature$", Rule(lo=0, lo_open=True)),
+    (r"^ds_iter$", Rule(lo=1, what="iterations over which the diversity loss decays")),
+    (r"^(.*_dim|.*_hidden|.*_size|topk)$", Rule(lo=1)),
+    (r"^(.*_fraction|flip)$", Rule(lo=0, hi=1)),
+)
+
+
+def method_field_rule(name: str) -> Rule:
+    """The Rule of a method config field named ``name`` (FINITE if no pattern matches)."""
+    for pattern, rule in METHOD_FIELD_RULES:
+        if re.match(pattern, name):
+            return rule
+    return FINITE
+
+
+def _field_rule(owner: Any, name: str, in_model: bool) -> Rule:
+    f = next((f for f in dataclasses.fields(owner) if f.name == name), None)
+    if f is not None and RULE in f.metadata:
+        return f.metadata[RULE]
+    return method_field_rule(name) if in_model else FINITE
+
+
+def check_value(owner: Any, name: str, key: str, value: Any, in_model: bool = False) -> None:
+    """``ConfigError`` (one line: ``key=value: expected ...``) if ``value`` is not allowed for
+    field ``name`` of dataclass ``owner``."""
+    bad = _field_rule(owner, name, in_model).violation(value)
+    if bad:
+        shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise ConfigError(f"{key}={shown}: expected {bad}")
+
+
+def validate(obj: Any, prefix: str = "", in_model: bool = False) -> None:
+    """Check every field of a (nested) config dataclass against its rule; first violation raises
+    ``ConfigError``."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            validate(value, f"{key}.", in_model or key == "model")
+        else:
+            check_value(obj, f.name, key, value, in_model)
+
+
+def validate_run_config(cfg: "RunConfig") -> "RunConfig":
+    """Every value of ``cfg`` in its allowed range (field rules, method field rules, finite
+    floats). Raises ``ConfigError`` with one line naming the key, the value and what was
+    expected. Returns ``cfg``. (Dataset-dependent values such as ``eval.real_split`` are
+    checked where the data is loaded, before anything is trained.)"""
+    validate(cfg)
+    return cfg
 
 
 @dataclass
 class TrainConfig:
     """The training loop, shared by every method."""
 
-    img_size: int = 256
-    batch_size: int = 8
-    total_iters: int = 100_000
-    seed: int = 777
-    log_every: int = 10          # progress bar / TensorBoard scalars
-    sample_every: int = 5_000    # PNG sample grids
-    ckpt_every: int = 10_000
-    keep_ckpts: int = 2          # older checkpoints are deleted
-    eval_every: int = 0          # 0: evaluate only at the end of the run
-    precision: str = "fp32"      # fp32 | bf16 (autocast)
+    img_size: int = ranged(256, lo=1, what="image side in pixels")
+    batch_size: int = ranged(8, lo=1, what="images per batch")
+    total_iters: int = ranged(100_000, lo=1, what="training iterations")
+    seed: int = ranged(777, lo=0, hi=SEED_MAX)
+    log_every: int = ranged(10, lo=0, what="steps; 0 = never")           # progress bar / TensorBoard scalars
+    sample_every: int = ranged(5_000, lo=0, what="steps; 0 = never")     # PNG sample grids
+    ckpt_every: int = ranged(10_000, lo=0, what="steps; 0 = only at the end")
+    keep_ckpts: int = ranged(2, lo=0, what="0 = keep all")               # older checkpoints are deleted
+    eval_every: int = ranged(0, lo=0, what="steps; 0 = only at the end")  # 0: evaluate only at the end of the run
+    precision: str = ranged("fp32", choices=PRECISIONS)           # fp32 | bf16 (autocast)
     channels_last: bool = False
-    num_workers: int = 0
-    device: str = "auto"         # auto (cuda if available, else cpu) | cpu | cuda
-    augment: str = "none"        # none | flip | crop_flip (i2ibench.train.augment); methods set their official one
+    num_workers: int = ranged(0, lo=0)
+    device: str = ranged("auto", choices=DEVICES)  # auto (cuda if available, else cpu) | cpu | cuda
+    # none | flip | crop_flip (i2ibench.train.augment); each method's presets set its official one
+    augment: str = ranged("none", choices=AUGMENTATIONS)
 
 
 @dataclass
 class EvalConfig:
     """The evaluation protocol; every field is recorded with the results."""
 
-    protocols: tuple[str, ...] = PROTOCOLS  # pairwise (StarGAN v2), pooled (TUNIT, LANIT)
+    protocols: tuple[str, ...] = ranged(PROTOCOLS, choices=_protocol_names, nonempty=True)  # pairwise, pooled
     # Empty: the method's own modes, plus not-applicable rows for the style modes (latent,
     # reference) a style method lacks, so that tables line methods up by mode.
-    modes: tuple[str, ...] = ()
-    max_src_per_domain: int = 0     # validation images per source domain; 0 = all
-    rounds: int = 1                 # draws of max_src_per_domain images per source (LANIT's eval: 9 rounds of 8)
-    outs_per_input: int = 10        # StarGAN v2: 10 outputs per input (LPIPS over their 45 pairs)
-    max_real_per_domain: int = 0    # real images per target for FID; 0 = all
+    modes: tuple[str, ...] = ranged((), choices=_mode_names)
+    max_src_per_domain: int = ranged(0, lo=0, what="0 = all")   # validation images per source domain; 0 = all
+    # draws of max_src_per_domain images per source (LANIT's evaluation: 9 rounds of 8)
+    rounds: int = ranged(1, lo=1)
+    outs_per_input: int = ranged(10, lo=1)   # StarGAN v2: 10 outputs per input (LPIPS over their 45 pairs)
+    max_real_per_domain: int = ranged(0, lo=0, what="0 = all")  # real images per target for FID; 0 = all
     # fakes per pooled target, a seeded subset; 0 = all, -1 = TUNIT's (min + max) // 2 of the
     # real split's class sizes (official validation/validation.py)
-    fakes_per_target: int = 0
-    real_split: str = "val"
-    nearest_k: int = 5              # density & coverage
-    batch_size: int = 50
-    seed: int = 0
-    feature_precision: str = "fp32"  # fp32 | bf16 (fast mode; its FID shift is benchmarked)
+    fakes_per_target: int = ranged(0, lo=-1, what="0 = all, -1 = TUNIT's rule")
+    real_split: str = "val"                  # checked against the dataset's splits when the data is loaded
+    nearest_k: int = ranged(5, lo=1)          # density & coverage
+    batch_size: int = ranged(50, lo=1)
+    seed: int = ranged(0, lo=0, hi=SEED_MAX)
+    feature_precision: str = ranged("fp32", choices=PRECISIONS)  # fp32 | bf16 (fast mode; its FID shift is benchmarked)
     lpips: bool = True
-    style_plot_per_domain: int = 100  # images per domain in the style-code t-SNE (methods with style_codes); 0 = none
     labels: bool = True             # score the labels a method trains with against ground truth
+    style_plot_per_domain: int = ranged(100, lo=0, what="0 = none")  # images per domain in the style-code t-SNE (methods with style_codes); 0 = none
     enabled: bool = True            # evaluate at the end of `i2ibench run`
 
 
@@ -147,7 +297,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             f = float(str(value).replace("_", ""))
         except ValueError:
             raise ConfigError(f"{key} expects an integer, got {value!r}") from None
-        if f != int(f):
+        if not math.isfinite(f) or f != int(f):
             raise ConfigError(f"{key} expects an integer, got {value!r}")
         return int(f)
     if tp is float:
@@ -172,7 +322,9 @@ def set_key(obj: Any, key: str, value: Any) -> None:
             current = getattr(target, part)
             if dataclasses.is_dataclass(current):
                 raise ConfigError(f"'{key}' is a section; set one of its keys, e.g. '{key}.{dataclasses.fields(current)[0].name}'")
-            setattr(target, part, _coerce(value, _field_types(target)[part], key))
+            coerced = _coerce(value, _field_types(target)[part], key)
+            check_value(target, part, key, coerced, in_model=parts[0] == "model")
+            setattr(target, part, coerced)
         else:
             target = getattr(target, part)
 
@@ -210,7 +362,14 @@ def load_overrides_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file (YAML or JSON expected)") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    if "\x00" in text:  # valid UTF-8 but binary (YAML would reject it with a multi-line message)
+        raise ConfigError(f"config file {path} is not a text file (YAML or JSON expected)")
+    try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot parse config file {path}: {str(e).splitlines()[0]}") from None
@@ -257,18 +416,24 @@ def build_run_config(
                     model=cls.Config(), eval=EvalConfig(), data_root=data_root, vlm=vlm)
     apply_overrides(cfg, cls.presets[preset])
     apply_overrides(cfg, overrides or {})
-    return cfg
+    return validate_run_config(cfg)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
     """Rebuild a ``RunConfig`` from a dumped ``config.yaml`` of a run directory."""
     from i2ibench.registry import get_method_class
 
-    data = yaml.safe_load(Path(path).read_text())
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read run config {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    missing = [k for k in ("method", "dataset", "preset") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f"run config {path} lacks {', '.join(missing)}; it is not an i2ibench config.yaml")
     cls = get_method_class(data["method"])
     cfg = RunConfig(method=data["method"], dataset=data["dataset"], preset=data["preset"],
                     train=TrainConfig(), model=cls.Config(), eval=EvalConfig(),
                     data_root=data.get("data_root"), vlm=data.get("vlm"))
     flat = flatten({k: data[k] for k in ("train", "model", "eval") if k in data})
     apply_overrides(cfg, flat)
-    return cfg
+    return validate_run_config(cfg)

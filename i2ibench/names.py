@@ -13,6 +13,10 @@ DETERMINISTIC = "deterministic"  # no style: one output per input (CycleGAN, CLI
 MODES = (LATENT, REFERENCE, DETERMINISTIC)
 STYLE_MODES = (LATENT, REFERENCE)  # the modes with several outputs per input (diversity)
 
+# --------------------------------------------------------------------------- numbers and data
+PRECISIONS = ("fp32", "bf16")                 # training autocast and feature extraction
+AUGMENTATIONS = ("none", "flip", "crop_flip")  # training augmentation (i2ibench.train.augment)
+
 # --------------------------------------------------------------------------- label kinds
 # What a method trains with in place of (or as) the dataset's domain labels.
 GROUND_TRUTH = "ground_truth"      # the dataset's labels (stargan2)

@@ -155,6 +155,9 @@ def test_eval_two_folders_with_real_inception(tmp_path, monkeypatch, capsys):
     assert list(lines) == ["fid", "density", "coverage", "n_real", "n_fake"]
     assert float(lines["fid"]) > 1.0 and 0.0 <= float(lines["coverage"]) <= 1.0
     assert lines["n_real"] == "8" and lines["n_fake"] == "8"
+    # where the images came from goes to stderr, stdout stays the scores
+    assert f"real: 8 images from {tmp_path / 'real'} (sub-folders searched)" in err
+    assert f"fake: 8 images from {tmp_path / 'fake'} (sub-folders searched)" in err
 
 
 @pytest.fixture(scope="module")

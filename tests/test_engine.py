@@ -201,7 +201,7 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     before = ckpt2.read_bytes()
 
     def broken_save(obj, f, *a, **k):
-        Path(f).write_bytes(b"half a checkpoint")  # a partial write, then the failure
+        f.write(b"half a checkpoint")  # a partial write (fileio.torch_save passes an open file), then the failure
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
@@ -442,3 +442,15 @@ def test_cli_run_stargan2_smoke_leaves_a_run_directory(tmp_path):
     assert (cfg.train.total_iters, cfg.train.sample_every, cfg.model.lambda_ds, cfg.train.seed) == (2, 2, 2.0, 5)
     assert [s for s, _ in list_checkpoints(out)] == [2]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["latent_00000002.png", "reference_00000002.png"]
+
+
+def test_a_resumed_run_removes_the_temp_files_a_kill_left(tmp_path, straight):
+    run_dir = tmp_path / "straight"
+    orphans = [run_dir / "checkpoints" / ".ckpt_00000008.pt.abcd1234.tmp", run_dir / ".config.yaml.abcd1234.tmp",
+               run_dir / ".train_log.jsonl.abcd1234.tmp"]
+    for p in orphans:
+        p.write_bytes(b"half written")
+    keep = run_dir / ".records.csv.abcd1234.tmp"  # an evaluation's: not the trainer's to remove
+    keep.write_bytes(b"an evaluation writing")
+    run(tmp_path, "straight", **{"train.total_iters": 7})
+    assert not any(p.exists() for p in orphans) and keep.exists()

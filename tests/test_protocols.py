@@ -271,7 +271,7 @@ def test_records_written_atomically_to_run_dir(tmp_path):
     df = evaluate_toy(FakeMethod(), iterations=40, out_dir=tmp_path)
     back = R.load_records([tmp_path / "records.csv"])
     assert len(back) == len(df)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".records.csv.lock", "records.csv"]  # no temp left
 
 
 def test_two_process_evaluation_equals_one_process(tmp_path):

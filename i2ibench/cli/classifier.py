@@ -43,8 +43,14 @@ def classifier_train(
     """
     from dataclasses import replace
 
-    from i2ibench.features.classifier import (ClassifierConfig, _resolve, classifier_dir, config_key, read_meta,
-                                              train_classifier)
+    from i2ibench.features.classifier import (
+        ClassifierConfig,
+        _resolve,
+        classifier_dir,
+        config_key,
+        read_meta,
+        train_classifier,
+    )
 
     cfg = ClassifierConfig(arch=arch, seed=seed)
     if epochs is not None:

@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a trained run (both protocols, both modes) into RUN_DIR/records.csv, or score two image folders.
 
-        `i2ibench eval runs/stargan2-fashion10-smoke-s777` evaluates the newest checkpoint; `i2ibench eval --real DIR --fake DIR` prints FID, density and coverage of the two folders.
+        `i2ibench eval runs/stargan2-fashion10-smoke-s777` evaluates the newest checkpoint; `i2ibench eval --real DIR --fake DIR` prints FID, density and coverage of the two folders (each searched with its sub-folders, symlinked ones included, hidden ones skipped; how many images were read from where goes to stderr).
         """
         if real is not None or fake is not None:
             if real is None or fake is None or path is not None:
@@ -70,8 +70,9 @@ def register(app: typer.Typer) -> None:
                 import torch
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
+            # Where the images came from goes to stderr: stdout stays the scores alone.
             scores = score_folders(real, fake, k=k, device=device, precision=precision, batch_size=batch_size,
-                                   cache=cache)
+                                   cache=cache, log=lambda line: typer.echo(line, err=True))
             if as_json:
                 typer.echo(json.dumps({key: (None if isinstance(v, float) and math.isnan(v) else v)
                                        for key, v in scores.items()}))
@@ -114,13 +115,18 @@ def register(app: typer.Typer) -> None:
 
         `i2ibench table --compare tunit` prints every published table (LANIT Table 1 and 2, StarGAN v2 README, CLIPTraVeLGAN) and the reproduced runs found under runs/, each with the difference to TUNIT where TUNIT has a number on the same dataset, protocol and mode. Published and reproduced numbers are in separate sections: the papers used other feature extractors and protocols (each row says which).
         """
-        from i2ibench.fileio import write_text
+        from i2ibench.fileio import check_output_file, check_writable_dir, write_text
         from i2ibench.report import records as R
         from i2ibench.report.published import TABLES
         from i2ibench.report.tables import FORMATS, REPRODUCED_SECTION, build_tables, render
 
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format '{fmt}'.{suggest(fmt, list(FORMATS))}")
+        # Checked before the records are read, so a wrong path fails at once with one line.
+        if output is not None:
+            check_output_file(output, "--output")
+        if heatmaps is not None:
+            check_writable_dir(heatmaps, "--heatmaps")
         records = _records_for_table(runs, published)
         _check_values("--table", table, list(TABLES) + [REPRODUCED_SECTION])
         if not records.empty:

@@ -1,12 +1,15 @@
 """Datasets stored as image files in folders, decoded lazily with PIL.
 
-- multi-domain: ``<root>/{train,val}/<domain>/*.{jpg,jpeg,png,bmp,webp}`` (``val`` may be named
+- multi-domain: ``<root>/{train,val}/<domain>/*.{jpg,jpeg,png,bmp,webp,tif,tiff}`` (``val`` may be named
   ``test``); registered datasets accept several folder names per domain (e.g. the ImageNet
   synset id). Some (AnimalFaces, Food-10) also accept a flat ``<root>/<domain>/`` and hold
   out the last N images of each domain, sorted by name, as ``val`` (as LANIT and TUNIT do).
 - ``folder:<path>``: the user's own multi-domain data; domains = sorted sub-folders of train/.
 - ``twodomain:<path>``: CycleGAN-style ``trainA trainB testA testB``; domains ``A`` and ``B``,
   or the two names on the two lines of ``<path>/domains.txt``.
+
+Hidden files and folders (names starting with '.', e.g. ``.ipynb_checkpoints`` or macOS
+``._x.png``, and ``__MACOSX``) are skipped everywhere (``images.is_hidden``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import torch
 
 from i2ibench.data.base import ImageDataset
-from i2ibench.data.images import IMAGE_EXTENSIONS, list_images, load_image
+from i2ibench.data.images import IMAGE_EXTENSIONS, list_images, list_subfolders, load_image
 from i2ibench.data.spec import IMAGE_GLOB, DatasetSpec
 from i2ibench.errors import DataError
 
@@ -37,8 +40,9 @@ class FileDataset(ImageDataset):
 
 
 def _subdirs(folder: Path) -> dict[str, Path]:
-    """Sub-folders of ``folder`` keyed by lower-case name."""
-    return {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_dir()}
+    """Visible sub-folders of ``folder`` keyed by lower-case name (``.ipynb_checkpoints``,
+    ``__MACOSX`` and other hidden folders are never domains)."""
+    return {p.name.lower(): p for p in list_subfolders(folder)}
 
 
 def _domain_dir(spec, domain: str, subdirs: dict[str, Path]) -> Path | None:
@@ -151,7 +155,7 @@ def folder_spec(path: str):
         raise DataError("folder: needs a path, e.g. folder:/data/mydata (with mydata/train/<domain>/)")
     root = Path(path).expanduser()
     train = root / "train"
-    domains = sorted(p.name for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
+    domains = [p.name for p in list_subfolders(train)] if train.is_dir() else []
     return DatasetSpec(
         name=f"folder:{path}", domains=domains, prompt_template="a photo of a {}.", kind="folder",
         source=f"your own images in {root}", root=str(root),

@@ -13,7 +13,7 @@ from pathlib import Path
 from i2ibench.data.prompts import base_prompt
 from i2ibench.errors import DataError
 
-IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp}"
+IMAGE_GLOB = "*.{jpg,jpeg,png,bmp,webp,tif,tiff}"
 
 
 @dataclass

@@ -1,46 +1,164 @@
-"""Scoring two folders of images against each other (``i2ibench eval --real DIR --fake DIR``)."""
+"""Scoring two folders of images against each other (``i2ibench eval --real DIR --fake DIR``).
+
+A folder is searched recursively: every visible image file in it and in its sub-folders,
+symlinked sub-folders included (a link that leads back to a folder above it is an error, not
+an endless walk; a folder reached twice through links is read once). Hidden files and folders
+(``images.is_hidden``) are skipped.
+
+Images are streamed: decoded and passed through the feature extractor a batch at a time, so
+memory holds one batch of decoded images (at most ``batch_size`` images and
+``MAX_BATCH_PIXELS`` pixels) plus the features, never the whole folder.
+"""
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 
-from i2ibench.errors import I2IError
+from i2ibench.errors import DataError, I2IError
 from i2ibench.metrics import keys as mk
 
+# Decoded pixels per extractor call: ~48 MB as uint8, ~200 MB as the float copy the Inception
+# extractor resizes from; at 2048 px that is 4 images, at 256 px more than any batch_size.
+MAX_BATCH_PIXELS = 1 << 24
 
-def read_folder_images(folder: str | Path) -> tuple[list[torch.Tensor], list[Path]]:
-    """Every image in ``folder`` (recursively, sorted) as uint8 [3, H, W], and their paths."""
-    import numpy as np
 
-    from i2ibench.data.images import is_image_file, open_rgb
+@dataclass
+class FolderImages:
+    """The image files found under ``folder`` and how they were found."""
+
+    folder: Path
+    paths: list[Path]
+    folders_with_images: int = 0          # distinct folders (``folder`` included) holding the images
+    linked_folders: list[Path] = field(default_factory=list)  # symlinked sub-folders followed
+    repeated_folders: list[Path] = field(default_factory=list)  # reached again through a link, read once
+
+    def describe(self) -> str:
+        """One line, e.g. ``20 images from real and 2 of its sub-folders (sub-folders searched; 1 symlinked folder(s) followed)``."""
+        sub = self.folders_with_images - (1 if any(p.parent == self.folder for p in self.paths) else 0)
+        notes = ["sub-folders searched"]
+        if self.linked_folders:
+            notes.append(f"{len(self.linked_folders)} symlinked folder(s) followed")
+        if self.repeated_folders:
+            notes.append(f"{len(self.repeated_folders)} folder(s) reached twice through links, read once")
+        where = f"{self.folder}" + (f" and {sub} of its sub-folders" if sub else "")
+        return f"{len(self.paths)} images from {where} ({'; '.join(notes)})"
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataError(f"symlink loop: {path} points back to itself") from None
+        if os.path.islink(path):
+            raise DataError(f"broken symlink: {path} -> {os.readlink(path)}") from None
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+
+
+def find_images(folder: str | Path) -> FolderImages:
+    """Every visible image file under ``folder`` (recursively, symlinks followed), sorted by path.
+
+    Raises ``DataError`` if ``folder`` is not a folder, holds no image, or a symlink under it
+    loops (to itself or to a folder above it) or dangles with an image name.
+    """
+    from i2ibench.data.images import is_hidden, is_image_file
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise I2IError(f"not a folder: {folder}")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p.name))
-    if not paths:
-        raise I2IError(f"no images (jpg, png, ...) found in {folder}")
-    return [torch.from_numpy(np.asarray(open_rgb(p), dtype=np.uint8).copy()).permute(2, 0, 1) for p in paths], paths
+        raise DataError(f"not a folder: {folder}")
+    found = FolderImages(folder, [])
+    seen: set[tuple[int, int]] = set()
+    with_images: set[tuple[int, int]] = set()
+
+    def walk(d: Path, here: tuple[int, int], ancestors: dict[tuple[int, int], Path]) -> None:
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            if is_hidden(e.name):
+                continue
+            st = _stat(e.path)  # follows links; a looping or dangling one is a DataError
+            if os.path.isdir(e.path):
+                ident = (st.st_dev, st.st_ino)
+                if ident in ancestors:
+                    raise DataError(f"symlink loop: {e.path} leads back to {ancestors[ident]}")
+                if e.is_symlink():
+                    found.linked_folders.append(Path(e.path))
+                if ident in seen:
+                    found.repeated_folders.append(Path(e.path))
+                    continue
+                seen.add(ident)
+                walk(Path(e.path), ident, {**ancestors, ident: Path(e.path)})
+            elif is_image_file(e.name):
+                found.paths.append(Path(e.path))
+                with_images.add(here)
+
+    root_st = folder.stat()
+    root = (root_st.st_dev, root_st.st_ino)
+    seen.add(root)
+    walk(folder, root, {root: folder})
+    if not found.paths:
+        raise DataError(f"no images (jpg, png, ...) found in {folder} or its sub-folders")
+    found.folders_with_images = len(with_images)
+    return found
 
 
-def folder_features(folder: str | Path, features: Any, cache: bool = True) -> torch.Tensor:
-    """Features of every image of a folder (images of several sizes are batched by size)."""
-    images, paths = read_folder_images(folder)
+def iter_image_batches(paths: list[Path], batch_size: int,
+                       max_pixels: int = MAX_BATCH_PIXELS) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Decode ``paths`` in order, yielding ``(indices, uint8 [B, 3, H, W])`` of same-sized images.
+
+    A batch ends when it holds ``batch_size`` images, ``max_pixels`` pixels, or the next image
+    has another size; only one batch of decoded images is alive at a time.
+    """
+    from i2ibench.data.images import load_uint8
+
+    ids: list[int] = []
+    imgs: list[torch.Tensor] = []
+    pixels = 0
+    for i, p in enumerate(paths):
+        im = load_uint8(p)
+        n_px = im.shape[1] * im.shape[2]
+        if imgs and (len(imgs) >= batch_size or pixels + n_px > max_pixels or im.shape != imgs[0].shape):
+            yield ids, torch.stack(imgs)
+            ids, imgs, pixels = [], [], 0
+        ids.append(i)
+        imgs.append(im)
+        pixels += n_px
+    if imgs:
+        yield ids, torch.stack(imgs)
+
+
+def read_folder_images(folder: str | Path) -> tuple[list[torch.Tensor], list[Path]]:
+    """Every image under ``folder`` as uint8 [3, H, W], and their paths (all in memory: for
+    small folders and tests; scoring streams with ``folder_features``)."""
+    from i2ibench.data.images import load_uint8
+
+    paths = find_images(folder).paths
+    return [load_uint8(p) for p in paths], paths
+
+
+def folder_features(folder: str | Path, features: Any, cache: bool = True, *, batch_size: int = 50,
+                    listing: FolderImages | None = None) -> torch.Tensor:
+    """Features [N, D] (float64 as ``features`` returns them) of every image under ``folder``,
+    in ``find_images`` order, extracted batch by batch (see ``iter_image_batches``)."""
+    listing = listing if listing is not None else find_images(folder)
+    paths = listing.paths
 
     def compute() -> torch.Tensor:
-        out = torch.zeros(len(images), 0, dtype=torch.float64)
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
-            by_size.setdefault(tuple(im.shape[1:]), []).append(i)
-        parts = {}
-        for ids in by_size.values():
-            f = features(torch.stack([images[i] for i in ids]))
-            parts.update(zip(ids, f))
-        return torch.stack([parts[i] for i in range(len(images))]) if parts else out
+        out: torch.Tensor | None = None
+        for ids, batch in iter_image_batches(paths, max(1, batch_size)):
+            f = features(batch)
+            if out is None:
+                out = torch.empty(len(paths), f.shape[1], dtype=f.dtype)
+            out[ids] = f
+            del batch, f  # the next batch is decoded only after this one is gone
+        return out
 
     if not cache:
         return compute()
@@ -53,17 +171,33 @@ def folder_features(folder: str | Path, features: Any, cache: bool = True) -> to
 
 def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, features: Any = None,
                   device: str = "cpu", precision: str = "fp32", batch_size: int = 50,
-                  cache: bool = True) -> dict[str, float]:
-    """FID, density and coverage of the images in ``fake_dir`` against those in ``real_dir``."""
+                  cache: bool = True, log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """FID, density and coverage of the images under ``fake_dir`` against those under ``real_dir``.
+
+    Returns ``{"fid", "density", "coverage", "n_real", "n_fake"}`` (density and coverage NaN
+    when there are at most ``k`` real images). ``k`` >= 1, ``batch_size`` >= 1 (``I2IError``
+    otherwise). ``log`` gets one line per folder saying how
+    many images were read from where. Raises ``DataError`` for a missing or empty folder, an
+    unreadable image (naming it) or a symlink loop.
+    """
     from i2ibench.metrics.fid import fid
     from i2ibench.metrics.prdc import density_coverage
 
+    if batch_size < 1:
+        raise I2IError(f"batch size must be >= 1, got {batch_size}")
+    if k < 1:
+        raise I2IError(f"--k (nearest neighbours for density and coverage) must be >= 1, got {k}")
+    # List (and check) both folders before the network is loaded or anything is decoded.
+    real_list, fake_list = find_images(real_dir), find_images(fake_dir)
+    if log is not None:
+        log(f"real: {real_list.describe()}")
+        log(f"fake: {fake_list.describe()}")
     if features is None:
         from i2ibench.features.inception import InceptionFeatures
 
         features = InceptionFeatures(device=device, precision=precision, batch_size=batch_size)
-    real_f = folder_features(real_dir, features, cache=cache)
-    fake_f = folder_features(fake_dir, features, cache=False)
+    real_f = folder_features(real_dir, features, cache=cache, batch_size=batch_size, listing=real_list)
+    fake_f = folder_features(fake_dir, features, cache=False, batch_size=batch_size, listing=fake_list)
     out = {mk.FID: float(fid(real_f, fake_f)), "n_real": len(real_f), "n_fake": len(fake_f)}
     if len(real_f) > k and len(fake_f) >= 1:
         out[mk.DENSITY], out[mk.COVERAGE] = (float(v) for v in density_coverage(real_f, fake_f, k=k))

@@ -22,7 +22,7 @@ import torch
 
 from i2ibench.defaults import cache_dir
 from i2ibench.errors import I2IError
-from i2ibench.fileio import torch_save, write_json
+from i2ibench.fileio import remove_orphan_temps, torch_save, write_json
 
 CACHE_SUBDIR = "features"
 FORMAT_VERSION = 1
@@ -115,6 +115,8 @@ def cached_features(
     feats = feats.detach().cpu()
     entry = {"format": FORMAT_VERSION, "key": canonical, "features": feats,
              "features_sha256": fingerprint_tensor(feats)}
+    # Entries of other processes may be in flight: only temps idle for ORPHAN_AGE_S go.
+    remove_orphan_temps(path.parent)
     torch_save(entry, path)
     write_json(path.with_suffix(".json"), key)
     return feats

@@ -26,6 +26,7 @@ import torch
 from i2ibench.defaults import cache_dir
 from i2ibench.errors import I2IError
 from i2ibench.fileio import state_dict_sha256, torch_save
+from i2ibench.names import PRECISIONS
 
 EXTRACTOR_NAME = "inception-v3-compat"
 FEATURE_LAYER = "2048"
@@ -222,9 +223,6 @@ def quantize_uint8(images: torch.Tensor) -> torch.Tensor:
     if not images.is_floating_point():
         raise I2IError(f"images must be float in [-1, 1] or uint8, got {images.dtype}")
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class InceptionFeatures:

@@ -19,7 +19,7 @@ from typing import Iterable
 import pandas as pd
 
 from i2ibench.errors import DataError
-from i2ibench.fileio import atomic_path
+from i2ibench.fileio import atomic_write, exclusive_lock, remove_orphan_temps
 from i2ibench.names import LABELS, LABELS_INITIAL, canonical_protocol
 
 # ----------------------------------------------------------------------------- columns
@@ -147,23 +147,32 @@ def load_records(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def write_records(run_dir: str | Path, df: pd.DataFrame, *, merge: bool = True) -> Path:
-    """Write ``run_dir/records.csv`` atomically.
+    """Write ``run_dir/records.csv`` atomically, under an exclusive inter-process lock.
 
-    With ``merge``, rows already in the file for other evaluations (other iterations) are
-    kept and rows of the same evaluation (same ``IDENTITY``) are replaced.
+    With ``merge``, rows already in the file for other evaluations (other ``IDENTITY``, e.g.
+    other iterations) are kept and rows of the same evaluation are replaced. Read, merge and
+    write happen while holding ``fileio.exclusive_lock(records.csv)``, so evaluations of one
+    run finishing at once all keep their rows (a later one waits, saying so on stderr). Temp
+    files of records writers killed earlier are removed first. Returns the file's path.
+    Raises ``I2IError`` if the lock cannot be taken (read-only folder, or held > 10 min).
     """
     path = Path(run_dir) / RECORDS_FILE
     new = normalize(df)
     new[RUN] = str(Path(run_dir).resolve())  # one spelling per run: tables keep its newest evaluation
-    if merge and path.is_file():
-        old = _read_one(path)
-        if not old.empty:
-            old = old[~row_keys(old, IDENTITY).isin(set(row_keys(new, IDENTITY)))]
-            new = normalize(pd.concat([old, new], ignore_index=True))
-    write_csv(path, new)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(path, what=f"records of {Path(run_dir)}"):
+        # Every records writer holds this lock, so any temp of ours here is an orphan.
+        remove_orphan_temps(path.parent, [RECORDS_FILE], min_age_s=0)
+        if merge and path.is_file():
+            old = _read_one(path)
+            if not old.empty:
+                old = old[~row_keys(old, IDENTITY).isin(set(row_keys(new, IDENTITY)))]
+                new = normalize(pd.concat([old, new], ignore_index=True))
+        write_csv(path, new)
     return path
 
 
 def write_csv(path: str | Path, df: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.10g")
+    """Write ``df`` as CSV to ``path`` atomically (``I2IError`` naming it if the disk is full)."""
+    with atomic_write(path, "w") as fh:
+        df.to_csv(fh, index=False, float_format="%.10g")

@@ -19,8 +19,8 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from i2ibench.errors import ConfigError
+from i2ibench.names import AUGMENTATIONS
 
-AUGMENTATIONS = ("none", "flip", "crop_flip")
 CROP_PROB = 0.5
 CROP_SCALE = (0.8, 1.0)
 CROP_RATIO = (0.9, 1.1)

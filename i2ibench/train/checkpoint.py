@@ -16,11 +16,23 @@ from typing import Any
 import torch
 
 from i2ibench.errors import I2IError
-from i2ibench.fileio import torch_save
+from i2ibench.fileio import remove_orphan_temps, torch_save
 
 CKPT_DIRNAME = "checkpoints"
 CKPT_FORMAT = 1
 _CKPT_RE = re.compile(r"^ckpt_(\d+)\.pt$")
+CKPT_TEMP_TARGETS = ("ckpt_*",)  # atomic_path temps of checkpoints: .ckpt_<step>.pt.XXXXXXXX.tmp
+
+
+def remove_orphan_checkpoint_temps(run_dir: str | Path, min_age_s: float | None = None) -> list[Path]:
+    """Delete ``.ckpt_*.tmp`` files a killed checkpoint write left in ``checkpoints/``.
+
+    Default: only those untouched for ``fileio.ORPHAN_AGE_S`` (a live writer in another
+    process keeps its temp fresh). The engine passes ``min_age_s=0`` at run start, while it
+    holds the run lock, so every leftover goes at once. Returns the removed paths.
+    """
+    kwargs = {} if min_age_s is None else {"min_age_s": min_age_s}
+    return remove_orphan_temps(checkpoint_dir(run_dir), CKPT_TEMP_TARGETS, **kwargs)
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -36,6 +48,7 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     folder = checkpoint_dir(run_dir)
     if not folder.is_dir():
         return []
+    remove_orphan_checkpoint_temps(run_dir)
     found = []
     for p in folder.iterdir():
         m = _CKPT_RE.match(p.name)
@@ -56,6 +69,7 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep:
     point leaves at least the previous checkpoint intact.
     """
     path = checkpoint_path(run_dir, step)
+    remove_orphan_checkpoint_temps(run_dir)
     torch_save({"format": CKPT_FORMAT, "step": int(step), **state}, path)
     if keep > 0:
         for _, old in list_checkpoints(run_dir)[:-keep]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from i2ibench.errors import ConfigError
-
-PRECISIONS = ("fp32", "bf16")
+from i2ibench.names import PRECISIONS
 
 
 def select_device(preference: str, local_rank: int = 0) -> torch.device:

@@ -45,6 +45,7 @@ from i2ibench.train.rundir import (
     clear_run_outputs,
     load_method_state,
     nonfinite_weights,
+    remove_orphan_run_temps,
 )
 from i2ibench.train.runlog import RunLog
 from i2ibench.train.sample_grid import SampleInputs, pick_sample_inputs, save_sample_grids
@@ -90,6 +91,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     try:
         if lock is not None and out_dir.is_dir():  # an existing run: nobody else may touch it from here on
             lock.acquire()
+            remove_orphan_run_temps(out_dir)
         if resume:  # on every rank (it only reads), so a refusal stops all ranks, none left waiting
             check_resumable(out_dir, cfg)
         if train_set is None:

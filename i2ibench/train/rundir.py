@@ -22,8 +22,8 @@ import yaml
 from i2ibench.config import RunConfig, flatten, to_dict
 from i2ibench.defaults import DEFAULT_RUNS_DIR
 from i2ibench.errors import I2IError
-from i2ibench.fileio import write_text
-from i2ibench.train.checkpoint import list_checkpoints
+from i2ibench.fileio import remove_orphan_temps, write_text
+from i2ibench.train.checkpoint import list_checkpoints, remove_orphan_checkpoint_temps
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "train_log.jsonl"
@@ -141,6 +141,16 @@ class RunLock:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def remove_orphan_run_temps(out_dir: Path) -> None:
+    """Delete the temp files a killed training process left (checkpoints, config, loss log).
+
+    Only the trainer's own files: records temps belong to evaluations, which clean their own
+    under the records lock. Call while holding the run lock.
+    """
+    remove_orphan_checkpoint_temps(out_dir, min_age_s=0)
+    remove_orphan_temps(out_dir, targets=[CONFIG_FILE, LOG_FILE], min_age_s=0)
 
 
 # --------------------------------------------------------------------------- checkpoints of this run
