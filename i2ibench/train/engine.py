@@ -119,7 +119,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
     stop = tc.total_iters if max_steps is None else min(tc.total_iters, max_steps)
     # Unsupervised methods must not see ground truth through class-balanced sampling.
     sampler = TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank,
-                           balanced=method.label_kind == GROUND_TRUTH)
+                           balanced=method.label_kind == GROUND_TRUTH, domains=method.batch_domains)
     log = RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
     if start > 0:
         log.note(f"resumed from {ckpt_path} (step {start})")
