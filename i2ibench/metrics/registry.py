@@ -50,6 +50,17 @@ for _spec in (
     MetricSpec(mk.TOP1_ACC, "top-1 acc", "top-1 accuracy of pseudo-label scores against the true class", True, 3),
     MetricSpec(mk.LABEL_SLACK, "slack", "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
                False, 3),
+    # Diagnostic, no better direction: ~0 means the output is the input (the CLIPTraVeLGAN paper's
+    # lambda >= 0.003 failure); large values mean the image changed a lot. Marked lower-is-better
+    # only so that tables order it; read it beside FID and lpips_truth.
+    MetricSpec(mk.LPIPS_IO, "LPIPS in-out", "mean LPIPS (AlexNet) between each input and its translation", False, 4,
+               overall=None),
+    MetricSpec(mk.LPIPS_TRUTH, "LPIPS to truth",
+               "mean LPIPS (AlexNet) between each translation and the input's known true translation", False, 4),
+    MetricSpec(mk.FLIP_RATE, "flip rate",
+               "share of translations whose content class (content classifier) differs from the input's", False, 3),
+    MetricSpec(mk.TARGET_SUCCESS, "target success",
+               "share of translations the domain classifier assigns to the target domain", True, 3),
 ):
     _register(_spec)
 
