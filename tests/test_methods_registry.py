@@ -42,6 +42,10 @@ def translations(m: Method, seed: int) -> dict[str, torch.Tensor]:
         out["latent"] = m.translate(x, target, z=torch.randn(2, m.mcfg.latent_dim, generator=g))
     if "reference" in m.modes:
         out["reference"] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+    if "deterministic" in m.modes:  # into a class the method serves (one-sided methods: A -> B only)
+        k = len(DOMAINS)
+        trg = next(t for t in range(k) if any(m.serves(s, t, "deterministic") for s in range(k)))
+        out["deterministic"] = m.translate(x, torch.full((2,), m.domain_of_class(trg), dtype=torch.long))
     return out
 
 
@@ -56,7 +60,7 @@ def checkpoint_round_trip(state):
 def test_method_declares_presets_and_modes(name):
     cls = get_method_class(name)
     assert set(PRESETS) <= set(cls.presets)
-    assert cls.modes and set(cls.modes) <= {"latent", "reference"}
+    assert cls.modes and set(cls.modes) <= {"latent", "reference", "deterministic"}
     assert cls.label_kind in ("ground_truth", "clusters", "clip_multi_hot")
 
 
