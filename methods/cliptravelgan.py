@@ -104,7 +104,7 @@ def _presets(encoder: str, d_steps: int) -> dict[str, dict[str, Any]]:
         # 32 px, nfilt 16, batch 16; the TraVeL term in mean form at the paper's balance
         # (λ_mean = λ_paper·128·127: 0.001 -> 16.256). See README for the measured s/iter.
         "cpu": {
-            "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 3_000,
+            "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 5_000,
             "train.log_every": 50, "train.sample_every": 500, "train.ckpt_every": 500,
             "model.nfilt": 16, "model.encoder": encoder, "model.d_steps": d_steps,
             "model.lambda_travel": 16.256, "model.reduction": "mean", "model.siamese_dim": 128,

@@ -54,7 +54,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval.max_src_per_domain": 0, "eval.max_real_per_domain": 0, "eval.outs_per_input": 1,
     },
     "cpu": {
-        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 1_500,
+        "train.img_size": 32, "train.batch_size": 16, "train.total_iters": 5_000,
         "train.log_every": 50, "train.sample_every": 500, "train.ckpt_every": 500, "model.nfilt": 16,
         "eval.max_src_per_domain": 200, "eval.max_real_per_domain": 500, "eval.outs_per_input": 1,
         "eval.batch_size": 50,
