@@ -141,7 +141,7 @@ def default_vlm(dataset: str) -> str:
 
 @register_method("cliptravelgan")
 class CLIPTraVeLGAN(Method):
-    """One-sided A -> B translation with a TraVeL loss on a frozen VLM encoder (see the module doc)."""
+    """CLIPTraVeLGAN (Bodyanskiy et al. 2023): one-sided A -> B, TraVeL loss on a frozen VLM (module doc)."""
 
     Config = CLIPTraVeLGANConfig
     presets = _presets("clip", 1)
@@ -306,7 +306,7 @@ class TraVeLGANConfig(CLIPTraVeLGANConfig):
 
 @register_method("travelgan")
 class TraVeLGAN(CLIPTraVeLGAN):
-    """TraVeLGAN: ``cliptravelgan`` with ``encoder=trained`` (its own name for tables).
+    """TraVeLGAN (Amodio & Krishnaswamy, CVPR 2019): cliptravelgan with a trained siamese network.
 
     Its presets are cliptravelgan's (the paper's comparison shares G, D, batch and size); the
     official TraVeLGAN ran 128 px, batch 16, 200k steps: ``-p paper --set train.img_size=128

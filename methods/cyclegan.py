@@ -70,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 @register_method("cyclegan")
 class CycleGAN(Method):
-    """CycleGAN on TraVeLGAN's networks (see the module doc)."""
+    """CycleGAN (Zhu et al., ICCV 2017) on TraVeLGAN's networks: A <-> B with a cycle loss (module doc)."""
 
     Config = CycleGANConfig
     presets = PRESETS

@@ -386,3 +386,31 @@ def test_each_name_trains_and_evaluates_at_smoke_through_the_cli(method, dataset
     a, b = get_spec(dataset).domains
     assert math.isfinite(served[f"{a}->{b}"])
     assert math.isfinite(served[f"{b}->{a}"]) == (method == "cyclegan")  # one-sided methods: A -> B only
+
+
+def test_tradeoff_points_take_the_a_to_b_task_and_plot(tmp_path):
+    from i2ibench.report.tradeoff import plot_tradeoff, tradeoff_points
+
+    def row(run, setting, protocol, metric, scope, domain, value, method="cliptravelgan"):
+        return {R.METHOD: method, R.DATASET: FLIP, R.SETTING: setting, R.RUN: run, R.PROTOCOL: protocol,
+                R.MODE: "deterministic", R.METRIC: metric, R.SCOPE: scope, R.DOMAIN: domain, R.VALUE: value,
+                R.SOURCE: R.SOURCE_REPRODUCED}
+
+    ab, ba = "inverted->plain", "plain->inverted"
+    rows = []
+    for run, lam, f, t in (("r1", "lambda=4.8768", 100.0, 0.4), ("r2", "lambda=162.56", 180.0, 0.1)):
+        rows += [row(run, lam, "pairwise", mk.FID, R.SCOPE_TASK, ab, f),
+                 row(run, lam, "pairwise", mk.MFID, R.SCOPE_OVERALL, "", f),
+                 row(run, lam, "lpips-truth", mk.LPIPS_TRUTH, R.SCOPE_TASK, ab, t)]
+    rows += [row("r3", "lambda_cyc=10", "pairwise", mk.FID, R.SCOPE_TASK, ab, 90.0, "cyclegan"),
+             row("r3", "lambda_cyc=10", "pairwise", mk.FID, R.SCOPE_TASK, ba, 300.0, "cyclegan"),
+             row("r3", "lambda_cyc=10", "lpips-truth", mk.LPIPS_TRUTH, R.SCOPE_TASK, ba, 0.9, "cyclegan"),
+             row("r3", "lambda_cyc=10", "lpips-truth", mk.LPIPS_TRUTH, R.SCOPE_TASK, ab, 0.3, "cyclegan")]
+    import pandas as pd
+
+    pts = tradeoff_points(pd.DataFrame(rows), mk.LPIPS_TRUTH).set_index(R.RUN)
+    assert pts.loc["r3", mk.FID] == 90.0 and pts.loc["r3", mk.LPIPS_TRUTH] == 0.3  # the A->B task, not B->A
+    assert pts.loc["r2", mk.FID] == 180.0 and pts.loc["r1", mk.LPIPS_TRUTH] == 0.4
+    assert plot_tradeoff(pts.reset_index(), mk.LPIPS_TRUTH, tmp_path / "t.png").stat().st_size > 1000
+    with pytest.raises(I2IError, match="flip_rate"):
+        tradeoff_points(pd.DataFrame(rows), mk.FLIP_RATE)
