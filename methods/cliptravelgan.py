@@ -186,6 +186,9 @@ class CLIPTraVeLGAN(Method):
             raise ConfigError(f"model.encoder must be one of {', '.join(ENCODERS)}, got '{m.encoder}'")
         if m.loss not in LOSSES:
             raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{m.loss}'")
+        if m.encoder == "trained" and self.cfg.vlm:
+            raise ConfigError(f"--vlm is not used with model.encoder=trained (the siamese network is S); "
+                              f"a VLM encoder is cliptravelgan's model.encoder=clip")
         if m.encoder == "trained" and m.loss != "travel":
             raise ConfigError("model.loss=identity needs a VLM encoder (model.encoder=clip or random)")
         if m.reduction not in REDUCTIONS:

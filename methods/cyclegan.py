@@ -85,6 +85,8 @@ class CycleGAN(Method):
             raise ConfigError(f"cyclegan needs 2 classes (A, B), got {info.num_domains}")
         if m.d_steps < 1:
             raise ConfigError(f"model.d_steps must be >= 1, got {m.d_steps}")
+        if cfg.vlm:
+            raise ConfigError("cyclegan uses no VLM: drop --vlm (records would name a model it never used)")
         size = cfg.train.img_size
         for name in ("generator_ab", "generator_ba"):
             self.nets[name] = UNetGenerator(size, m.nfilt)

@@ -218,9 +218,14 @@ def test_bad_switches_are_config_errors(overrides, match):
         build("cliptravelgan", overrides=overrides, vlm=LinearVLM(28))
 
 
-def test_travelgan_refuses_a_vlm_encoder():
+def test_travelgan_refuses_a_vlm_encoder_and_methods_without_a_vlm_refuse_vlm():
     with pytest.raises(ConfigError, match="cliptravelgan"):
         build("travelgan", overrides={"model.encoder": "clip"})
+    for name in ("travelgan", "cyclegan"):  # a record must never name a VLM the method did not use
+        cfg = build_run_config(name, FLIP, "smoke")
+        cfg.vlm = "tiny-clip"
+        with pytest.raises(ConfigError, match="--vlm"):
+            create_method(name, cfg, DataInfo(FLIP, ["inverted", "plain"], 32), "cpu")
 
 
 def test_one_sided_methods_serve_a_to_b_only_and_cyclegan_both():
