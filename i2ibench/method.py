@@ -114,7 +114,9 @@ class Method(ABC):
     paper defaults), ``presets`` (``paper``/``cpu``/``smoke`` -> flat dotted overrides),
     ``modes`` (the translation modes it has, from ``i2ibench.names``), ``label_kind`` (what it
     trains with in place of ground truth), ``uses_pairs`` (wants aligned pairs in its batches)
-    and ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting).
+    and ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting), and
+    ``batch_domains`` (two-domain methods: ``(a, b)`` = every source of a training batch is of
+    class ``a`` and every reference of class ``b``; ``None``: the default sampling).
     """
 
     name: ClassVar[str] = ""
@@ -124,6 +126,7 @@ class Method(ABC):
     label_kind: ClassVar[str] = GROUND_TRUTH
     uses_pairs: ClassVar[bool] = False
     has_style_codes: ClassVar[bool] = False
+    batch_domains: ClassVar[tuple[int, int] | None] = None
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         self.cfg = cfg
@@ -225,6 +228,11 @@ class Method(ABC):
     def evaluation_note(self) -> str:
         """A note for every translation row of an evaluation of the current weights ('' for none),
         e.g. that a generator other than the EMA one made the translations."""
+        return ""
+
+    def setting(self) -> str:
+        """The variant that ran, in the field's terms (e.g. ``"S=clip, λ=0.001 (sum over pairs)"``):
+        the ``setting`` column of every record, so that tables keep variants apart. Default ''."""
         return ""
 
     def frozen_models(self) -> dict[str, str]:

@@ -37,6 +37,9 @@ PROTOCOL_ALIASES = {"stargan2": PAIRWISE}
 # Rows that score labels rather than translations.
 LABELS = "labels"                  # the labels a method ends training with
 LABELS_INITIAL = "labels-initial"  # LANIT: labels from the written prompts, before prompt learning
+# Extra evaluations of two-domain tasks (i2ibench.evaluation.content), named by what they compare.
+LPIPS_IO = "lpips-io"              # LPIPS between each input and its translation
+LPIPS_TRUTH = "lpips-truth"        # LPIPS between each translation and the input's true translation
 
 
 def canonical_protocol(name: str) -> str:

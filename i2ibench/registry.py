@@ -32,6 +32,8 @@ BUILTIN_METHOD_MODULES = (
     "i2ibench.methods.stargan2",
     "i2ibench.methods.tunit",
     "i2ibench.methods.lanit",
+    "i2ibench.methods.cliptravelgan",
+    "i2ibench.methods.cyclegan",
 )
 
 

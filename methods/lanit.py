@@ -60,7 +60,8 @@ LABEL_MODES = ("adaptive", "topk", "threshold")
 # The offline datasets the stand-in VLM was pre-trained for (on data disjoint from their
 # benchmark splits); every other dataset (the paper's, a user's folders) defaults to the real
 # CLIP ViT-B/32 with OpenAI's weights, as LANIT used.
-STANDIN_DATASETS = ("fashion10", "cmnist", "fashion-sneaker2boot", "cmnist-gray2color")
+STANDIN_DATASETS = ("fashion10", "cmnist", "fashion-sneaker2boot", "cmnist-gray2color", "cmnist-color2gray",
+                    "fashion-inv2plain-skewed")
 REAL_CLIP = "openai/ViT-B-32"
 _EPS = sys.float_info.epsilon  # official CE_oneside epsilon
 

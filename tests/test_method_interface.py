@@ -81,7 +81,10 @@ def test_a_one_sided_deterministic_method_runs_and_is_scored(tmp_path, monkeypat
 
     df = R.load_records([run_dir])
     assert set(df[R.MODE]) == {DETERMINISTIC}  # no style modes to report as n/a for a method without style
-    assert set(df[R.METRIC]) == {mk.FID, mk.MFID, mk.DENSITY, mk.COVERAGE}  # one output per input: no LPIPS
+    protocols = df[df[R.PROTOCOL].isin(["pairwise", "pooled"])]
+    assert set(protocols[R.METRIC]) == {mk.FID, mk.MFID, mk.DENSITY, mk.COVERAGE}  # one output per input: no LPIPS
+    # the dataset's declared extra evaluation (input-output LPIPS) scores this method too
+    assert set(df[R.PROTOCOL]) == {"pairwise", "pooled", "lpips-io"} and set(df[df[R.PROTOCOL] == "lpips-io"][R.METRIC]) == {mk.LPIPS_IO}
     fid = df[df[R.METRIC] == mk.FID].set_index([R.PROTOCOL, R.DOMAIN])
     served, unserved = fid.loc[("pairwise", "sneaker->ankle boot")], fid.loc[("pairwise", "ankle boot->sneaker")]
     assert math.isfinite(served[R.VALUE]) and served[R.N_FAKE] == 3  # 3 inputs x 1 output

@@ -107,6 +107,27 @@ class ImageDataset(Dataset, abc.ABC):
         ``None`` for datasets without pairs."""
         return self.extras.get(PAIR_INDEX)
 
+    def true_translation(self, indices: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(images [n, 3, S, S] in [-1, 1], known bool [n])``: each image's true translation into
+        the other domain, where the dataset knows it (``spec.truth``; rows not known are zeros).
+
+        ``"pair"``: the aligned pair (``pairs``), for images of the domains ``spec.truth_sources``
+        (all if empty). Loaders with ``"own"`` override this. Raises ``ValueError`` for a dataset
+        that knows no true translation.
+        """
+        idx = as_index_tensor(indices, len(self))
+        if self.spec.truth == "pair" and self.pairs is not None:
+            pair = self.pairs[idx]
+            known = pair >= 0
+            if self.spec.truth_sources:
+                sources = torch.tensor([self.domains.index(d) for d in self.spec.truth_sources])
+                known &= torch.isin(torch.as_tensor(self.labels)[idx], sources)
+            out = torch.zeros(len(idx), 3, self.img_size, self.img_size)
+            if bool(known.any()):
+                out[known] = self.images(pair[known])
+            return out, known
+        raise ValueError(f"{self.name} knows no true translation of its images")
+
     def indices_of(self, domain: int) -> torch.Tensor:
         """Indices of the images in ``domain`` (carrying the attribute, if multi-label)."""
         return domain_members(self.labels, domain)

@@ -22,6 +22,7 @@ from types import ModuleType
 from i2ibench.data.base import ImageDataset
 from i2ibench.data.spec import IMAGE_GLOB, DatasetSpec
 from i2ibench.errors import DataError
+from i2ibench.names import LPIPS_IO, LPIPS_TRUTH
 from i2ibench.registry import DATASETS, UnknownNameError, register_dataset
 
 __all__ = ["DatasetSpec", "ImageDataset", "create_dataset", "get_spec", "locate", "available",
@@ -42,6 +43,8 @@ def _loader(kind: str) -> ModuleType:
         from i2ibench.data import folder as loader
     elif kind == "celebahq":
         from i2ibench.data import celeba as loader
+    elif kind == "fashion-flip":
+        from i2ibench.data import fashion_flip as loader
     else:
         raise DataError(f"unknown dataset kind '{kind}'")
     return loader
@@ -227,7 +230,7 @@ def fashion_sneaker2boot() -> DatasetSpec:
         name="fashion-sneaker2boot", domains=["sneaker", "ankle boot"], default_img_size=parent.default_img_size,
         splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="fashion10",
         source="fashion10 restricted to sneaker and ankle boot; " + parent.source,
-        expected_layout=parent.expected_layout)
+        expected_layout=parent.expected_layout, evaluations=(LPIPS_IO,))
 
 
 @register_dataset("cmnist-gray2color")
@@ -238,4 +241,30 @@ def cmnist_gray2color() -> DatasetSpec:
         unimodal_domains=parent.unimodal_domains,
         splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="cmnist",
         source="cmnist as a two-domain task (gray -> color); " + parent.source,
-        expected_layout=parent.expected_layout)
+        expected_layout=parent.expected_layout, evaluations=(LPIPS_IO,))
+
+
+@register_dataset("cmnist-color2gray")
+def cmnist_color2gray() -> DatasetSpec:
+    """The reverse task: A = colour, B = gray. A colour digit's true translation is its gray pair."""
+    parent = cmnist()
+    return DatasetSpec(
+        name="cmnist-color2gray", domains=["color", "gray"], default_img_size=parent.default_img_size,
+        unimodal_domains=parent.unimodal_domains,
+        splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="cmnist",
+        source="cmnist as a two-domain task (color -> gray); " + parent.source,
+        expected_layout=parent.expected_layout, evaluations=(LPIPS_IO, LPIPS_TRUTH), truth="pair",
+        truth_sources=("color",))  # gray -> color has ten right answers: no single truth
+
+
+@register_dataset("fashion-inv2plain-skewed")
+def fashion_inv2plain_skewed() -> DatasetSpec:
+    """A semantic-flipping task with known answers (``i2ibench.data.fashion_flip``)."""
+    parent = fashion10()
+    return DatasetSpec(
+        name="fashion-inv2plain-skewed", domains=["inverted", "plain"], default_img_size=parent.default_img_size,
+        splits=("train", "val"), prompt_template=parent.prompt_template, kind="fashion-flip",
+        source="Fashion-MNIST t-shirt/trouser/sneaker/bag: A inverted, balanced; B plain, 62.5 % t-shirts; "
+               + parent.source,
+        expected_layout=parent.expected_layout, system_dirs=parent.system_dirs,
+        evaluations=(LPIPS_IO, LPIPS_TRUTH), truth="own")

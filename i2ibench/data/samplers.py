@@ -11,6 +11,8 @@ are those carrying it.
 uniformly, sources and references alike, as the official TUNIT and LANIT loaders shuffle; it
 is built from the number of images only, so it cannot leak a label, and ``y_ref`` is -1.
 No state is kept between steps: the generator for step s is seeded with (seed, s).
+``domains=(a, b)`` (two-domain methods, ``Method.batch_domains``): every source is drawn from
+domain ``a`` and every reference from domain ``b``, so a batch holds ``batch_size`` images of each.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class UniformSampler:
 
 
 class TrainSampler:
-    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True):
+    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True,
+                 domains: tuple[int, int] | None = None):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         labels = torch.as_tensor(labels)
@@ -74,6 +77,11 @@ class TrainSampler:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.balanced = balanced
+        if domains is not None:
+            empty = [d for d in domains if d >= len(members) or not len(members[d])]
+            if empty:
+                raise DataError(f"cannot sample two-domain batches: domain {empty[0]} has no images")
+        self.fixed = domains
 
     def _rng(self, step: int) -> np.random.Generator:
         return _step_rng(self.seed, step)
@@ -86,12 +94,14 @@ class TrainSampler:
         rng = self._rng(step)
         n = self.batch_size
         doms = np.asarray(self.domains)
-        if self.balanced:
+        if self.fixed is not None:
+            src = self._pick(rng, np.full(n, self.fixed[0]))
+        elif self.balanced:
             src = self._pick(rng, doms[rng.integers(len(doms), size=n)])
         else:
             labelled = np.unique(np.concatenate([self.members[d] for d in self.domains]))
             src = labelled[rng.integers(len(labelled), size=n)]
-        y_ref = doms[rng.integers(len(doms), size=n)]
+        y_ref = doms[rng.integers(len(doms), size=n)] if self.fixed is None else np.full(n, self.fixed[1])
         ref, ref2 = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         for i, d in enumerate(y_ref):
             m = self.members[d]

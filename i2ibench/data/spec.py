@@ -40,6 +40,11 @@ class DatasetSpec:
     # Evaluations beyond the protocols that every method on this dataset gets (names registered
     # in i2ibench.evaluation.extras), e.g. colour recall on cmnist.
     evaluations: tuple[str, ...] = ()
+    # Where each image's true translation into the other domain is known: "" (nowhere), "pair"
+    # (an image's aligned pair is its unique translation, e.g. cmnist color -> gray) or "own"
+    # (the loader knows it; ``ImageDataset.true_translation``).
+    truth: str = ""
+    truth_sources: tuple[str, ...] = ()  # domains whose images' true translation is known (empty: all)
 
     @property
     def base_prompt(self) -> str | None:

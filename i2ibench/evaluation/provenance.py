@@ -56,4 +56,4 @@ def common_columns(method: Method, cfg: RunConfig, iterations: int | None, featu
             R.ITERATIONS: iterations, R.N_SEEDS: 1, R.REAL_SPLIT: real_split, R.FEATURES: features_name,
             R.VLM: vlm_name(method, cfg), R.EVAL_PARAMS: eval_params(cfg.eval), R.CODE_VERSION: code_version(),
             R.DATE: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), R.SOURCE: R.SOURCE_REPRODUCED,
-            R.RUN: run}
+            R.RUN: run, R.SETTING: method.setting()}

@@ -26,7 +26,9 @@ MFID_CI_LOW = "mfid_ci_low"          # 95 % bootstrap interval of mFID over fake
 MFID_CI_HIGH = "mfid_ci_high"        # ... upper end
 MKID_CI_LOW = "mkid_ci_low"          # 95 % bootstrap interval of mKID over fake images, lower end
 MKID_CI_HIGH = "mkid_ci_high"        # ... upper end
+LPIPS_IO = "lpips_io"                # LPIPS(input, output): ~0 = output equals input (no translation)
+LPIPS_TRUTH = "lpips_truth"          # LPIPS(output, true translation), where the true translation is known
 
 ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK,
        KID, KID_STD, MKID, PRECISION, RECALL, TRANSLATION_ACC, CONTENT_PRESERVATION, CLASSIFIER_VAL_ACC,
-       MFID_CI_LOW, MFID_CI_HIGH, MKID_CI_LOW, MKID_CI_HIGH)
+       MFID_CI_LOW, MFID_CI_HIGH, MKID_CI_LOW, MKID_CI_HIGH, LPIPS_IO, LPIPS_TRUTH)

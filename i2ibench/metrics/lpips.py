@@ -31,3 +31,14 @@ def lpips_diversity(outputs: torch.Tensor, lpips: LPIPS, batch_size: int = 32) -
         per_input = sum(lpips.distance(feats[a], feats[b]) for a, b in pairs) / len(pairs)
         total += float(per_input.double().sum())
     return total / n_inputs
+
+
+@torch.no_grad()
+def paired_lpips(lpips, a: torch.Tensor, b: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    """LPIPS of each pair ``(a[i], b[i])``, images ``[n, 3, H, W]`` in [-1, 1] -> ``[n]`` (CPU float64)."""
+    if a.shape != b.shape or a.dim() != 4:
+        raise I2IError(f"paired LPIPS needs two image batches of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    device = next(lpips.parameters()).device
+    out = [lpips(a[s:s + batch_size].to(device), b[s:s + batch_size].to(device)).double().cpu()
+           for s in range(0, a.shape[0], max(1, batch_size))]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)

@@ -61,7 +61,7 @@ for _spec in (
     MetricSpec(mk.TRANSLATION_ACC, "translation acc", "share of translations into t that the domain classifier "
                "assigns to t", True, 3),
     MetricSpec(mk.CONTENT_PRESERVATION, "content kept", "share of translations whose content label (content "
-               "classifier) equals the input's", True, 3),
+               "classifier) equals the input's (1 - the flip rate)", True, 3),
     MetricSpec(mk.CLASSIFIER_VAL_ACC, "classifier val acc", "validation accuracy of the classifier behind a "
                "classifier metric", True, 3),
     MetricSpec(mk.MFID_CI_LOW, "mFID 95% low", "lower end of the 95 % bootstrap interval of mFID (fake images "
@@ -69,6 +69,12 @@ for _spec in (
     MetricSpec(mk.MFID_CI_HIGH, "mFID 95% high", "upper end of the 95 % bootstrap interval of mFID", False, 2),
     MetricSpec(mk.MKID_CI_LOW, "mKID 95% low", "lower end of the 95 % bootstrap interval of mKID", False, 4),
     MetricSpec(mk.MKID_CI_HIGH, "mKID 95% high", "upper end of the 95 % bootstrap interval of mKID", False, 4),
+    # Diagnostic, no better direction: ~0 means the output is the input (the CLIPTraVeLGAN paper's
+    # lambda >= 0.003 failure); large values mean the image changed a lot. Marked lower-is-better
+    # only so that tables order it; read it beside FID and lpips_truth.
+    MetricSpec(mk.LPIPS_IO, "LPIPS in-out", "mean LPIPS (AlexNet) between each input and its translation", False, 4),
+    MetricSpec(mk.LPIPS_TRUTH, "LPIPS to truth",
+               "mean LPIPS (AlexNet) between each translation and the input's known true translation", False, 4),
 ):
     _register(_spec)
 

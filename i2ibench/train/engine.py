@@ -153,7 +153,7 @@ def _loop(cfg: RunConfig, out_dir: Path, method: Method, train_set: Any, sample_
     # A method that learns without labels sees none: uniform draws that know no label, and
     # -1 in place of every label it is not given (official TUNIT and LANIT shuffle uniformly).
     supervised = method.label_kind == GROUND_TRUTH
-    sampler = (TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank) if supervised
+    sampler = (TrainSampler(labels, tc.batch_size, tc.seed + dinfo.rank, domains=method.batch_domains) if supervised
                else UniformSampler(len(labels), tc.batch_size, tc.seed + dinfo.rank))
     log = RunLog(out_dir, start, stop, f"{cfg.method}/{cfg.dataset}", main, progress)
     if start > 0:

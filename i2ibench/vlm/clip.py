@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -75,6 +76,41 @@ def load_vlm(name: str, device: torch.device | str = "cpu") -> VLM:
 
         raise I2IError(f"unknown VLM '{name}'{suggest(name, list_vlm_forms())}")
     return vlm.to(device)
+
+
+def architecture_of(name: str) -> str:
+    """The open_clip architecture behind a VLM name (``tiny-clip`` -> ``i2ibench-tiny-clip``,
+    ``openai/ViT-B-32`` -> ``ViT-B-32``, ``open_clip:M/T`` and ``file:M=P`` -> ``M``); I2IError otherwise."""
+    name = (name or "").strip()
+    if name == STANDIN_NAME:
+        from i2ibench.vlm.tiny import TINY_MODEL, register_model_config
+
+        register_model_config()
+        return TINY_MODEL
+    if name in ALIASES:
+        return ALIASES[name][0]
+    for prefix, sep in (("open_clip:", "/"), ("file:", "=")):
+        if name.startswith(prefix):
+            model_name = name[len(prefix):].partition(sep)[0]
+            if model_name:
+                return model_name
+    from i2ibench.registry import suggest
+
+    raise I2IError(f"unknown VLM '{name}'{suggest(name, list_vlm_forms())}")
+
+
+def random_weight_vlm(name: str, seed: int, device: torch.device | str = "cpu") -> VLM:
+    """``name``'s architecture with random weights (open_clip's initialisation under ``seed``),
+    for the CLIPTraVeLGAN paper's ablation (§5, Fig. 6). Its name says so: ``random-weights:ARCH@seed=N``,
+    so a record can never pass it off as the pretrained model. Touches no weights file."""
+    import open_clip
+
+    arch = architecture_of(name)
+    check_architecture(arch)
+    with torch.random.fork_rng(devices=[]), quiet_logging(logging.WARNING):
+        torch.manual_seed(int(seed))
+        model = open_clip.create_model(arch, pretrained=None)
+    return VLM(model, tokenizer_for(arch), f"random-weights:{arch}@seed={int(seed)}", "random").to(device)
 
 
 # ---------------------------------------------------------------------- open_clip hub models

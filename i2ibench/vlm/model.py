@@ -90,9 +90,11 @@ class VLM(nn.Module):
                                   align_corners=False, antialias=shrink)
         return (x - self.mean) / self.std
 
-    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised image features [N, D] of images in [-1, 1]."""
-        return F.normalize(self.model.encode_image(self.preprocess(x)).float(), dim=-1)
+    def encode_image(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Image features [N, D] (the projected embedding) of images in [-1, 1]; L2-normalised
+        unless ``normalize=False`` (CLIPTraVeLGAN's transformation vectors use the raw embedding)."""
+        feats = self.model.encode_image(self.preprocess(x)).float()
+        return F.normalize(feats, dim=-1) if normalize else feats
 
     # ------------------------------------------------------------------ text
 
