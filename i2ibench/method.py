@@ -113,8 +113,10 @@ class Method(ABC):
     Class attributes a subclass declares: ``Config`` (a dataclass of every hyper-parameter,
     paper defaults), ``presets`` (``paper``/``cpu``/``smoke`` -> flat dotted overrides),
     ``modes`` (the translation modes it has, from ``i2ibench.names``), ``label_kind`` (what it
-    trains with in place of ground truth), ``uses_pairs`` (wants aligned pairs in its batches)
-    and ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting).
+    trains with in place of ground truth), ``uses_pairs`` (wants aligned pairs in its batches),
+    ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting) and
+    ``needs_source`` (``translate`` takes the inputs' domains as ``src=``, LongTensor ``[n]``
+    of the method's domains: per-domain input layers, HMU; callers pass it only then).
     """
 
     name: ClassVar[str] = ""
@@ -124,6 +126,7 @@ class Method(ABC):
     label_kind: ClassVar[str] = GROUND_TRUTH
     uses_pairs: ClassVar[bool] = False
     has_style_codes: ClassVar[bool] = False
+    needs_source: ClassVar[bool] = False
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         self.cfg = cfg
@@ -179,6 +182,12 @@ class Method(ABC):
     def labelled_fraction(self) -> float:
         """Share of each class whose labels a semi-supervised method may use (0: none)."""
         return 0.0
+
+    @property
+    def paired_fraction(self) -> float | None:
+        """For ``uses_pairs``: share of the training contents (digits) whose aligned pair the method
+        may use, drawn once from the run seed (``None``: every pair the dataset has)."""
+        return None
 
     def domain_of_class(self, k: int) -> int | None:
         """The method's domain for dataset class ``k`` (default: the same index); ``None`` if none."""

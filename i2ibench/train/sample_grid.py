@@ -41,11 +41,13 @@ MIN_ROWS = 4
 
 @dataclass
 class SampleInputs:
-    """Fixed grid inputs: ``x`` [R,3,S,S], ``refs`` [K,3,S,S] (reference of domain d), ``z`` [R,latent]."""
+    """Fixed grid inputs: ``x`` [R,3,S,S], ``refs`` [K,3,S,S] (reference of domain d), ``z`` [R,latent],
+    ``y`` [R] the rows' classes (for methods that ``needs_source``)."""
 
     x: torch.Tensor
     refs: torch.Tensor
     z: torch.Tensor | None
+    y: torch.Tensor | None = None
 
 
 def grid_size(rows: int, cols: int, img_size: int, pad: int = PAD) -> tuple[int, int]:
@@ -82,20 +84,21 @@ def pick_sample_inputs(dataset: Any, latent_dim: int | None, seed: int) -> Sampl
     num_classes = len(dataset.domains)
     row_domains = min(num_classes, MAX_ROW_DOMAINS)
     per_domain = math.ceil(MIN_ROWS / row_domains)
-    rows, refs = [], []
+    rows, refs, row_classes = [], [], []
     for d in range(num_classes):
         members = domain_members(labels, d).tolist()
         if not members:
             raise DataError(f"no image of domain {d} in the split used for sample grids")
         if d < row_domains:
             rows.extend(members[:per_domain])
+            row_classes.extend([d] * len(members[:per_domain]))
         refs.append(members[per_domain] if len(members) > per_domain else members[-1])
     x = dataset.images(torch.tensor(rows))
     ref_imgs = dataset.images(torch.tensor(refs))
     z = None
     if latent_dim is not None:
         z = torch.randn(len(rows), latent_dim, generator=torch.Generator().manual_seed(seed))
-    return SampleInputs(x=x, refs=ref_imgs, z=z)
+    return SampleInputs(x=x, refs=ref_imgs, z=z, y=torch.tensor(row_classes, dtype=torch.long))
 
 
 def _served(method: Any, trg: int, mode: str) -> bool:
@@ -115,17 +118,22 @@ def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
     x = inputs.x.to(dev)
     n, num_classes = len(x), method.info.num_domains
     columns: list[torch.Tensor | None] = []
+    kw = {}
+    if method.needs_source:
+        if inputs.y is None:
+            raise ValueError("sample inputs without their classes (y) for a method that needs the source domain")
+        kw = {"src": torch.tensor([method.domain_of_class(int(c)) for c in inputs.y], dtype=torch.long, device=dev)}
     for d in range(num_classes):
         if not _served(method, d, mode):
             columns.append(None)
             continue
         if mode == LATENT:
-            out = method.translate(x, _target(method, d, n), z=inputs.z.to(dev))
+            out = method.translate(x, _target(method, d, n), z=inputs.z.to(dev), **kw)
         elif mode == REFERENCE:
             ref = inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1)
-            out = method.translate(x, _target(method, d, n), ref=ref)
+            out = method.translate(x, _target(method, d, n), ref=ref, **kw)
         else:
-            out = method.translate(x, _target(method, d, n))
+            out = method.translate(x, _target(method, d, n), **kw)
         columns.append(out)
     body = [[inputs.x[i]] + [None if c is None else c[i] for c in columns] for i in range(n)]
     if mode == REFERENCE:
