@@ -33,6 +33,7 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError
+from i2ibench.evaluation import colour_eval  # noqa: F401  (registers the cmnist evaluations)
 from i2ibench.evaluation.extras import ExtraContext, run_extra_evaluations
 from i2ibench.evaluation.labels import label_rows
 from i2ibench.evaluation.protocols import check_protocols, groups, modes_to_score, plan_tasks

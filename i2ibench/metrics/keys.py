@@ -14,5 +14,12 @@ LABEL_PRECISION = "label_precision"  # multi-hot pseudo-label precision (micro)
 LABEL_RECALL = "label_recall"        # multi-hot pseudo-label recall (micro)
 TOP1_ACC = "top1_acc"                # top-1 accuracy of pseudo labels
 LABEL_SLACK = "label_slack"          # fraction of images active for no domain (LANIT's slack domain)
+COLOUR_RECALL = "colour_recall"          # cmnist: distinct palette colours per input / palette size, mean over inputs
+COLOUR_RECALL_SET = "colour_recall_set"  # cmnist: distinct palette colours over all outputs / palette size
+COLOUR_PRECISION = "colour_precision"    # cmnist: share of outputs whose colour snaps to a palette colour
+UNIQUE_COLOURS = "unique_colours"        # cmnist: distinct 10-degree hue bins among saturated outputs
+REF_COLOUR_ACC = "ref_colour_acc"        # cmnist: share of reference-guided outputs in the reference's colour
+UNIMODAL_MSE = "unimodal_mse"            # cmnist: MSE of colour -> gray against the true gray digit
 
-ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK)
+ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK,
+       COLOUR_RECALL, COLOUR_RECALL_SET, COLOUR_PRECISION, UNIQUE_COLOURS, REF_COLOUR_ACC, UNIMODAL_MSE)

@@ -50,6 +50,18 @@ for _spec in (
     MetricSpec(mk.TOP1_ACC, "top-1 acc", "top-1 accuracy of pseudo-label scores against the true class", True, 3),
     MetricSpec(mk.LABEL_SLACK, "slack", "fraction of images whose multi-hot pseudo label is empty (the slack domain)",
                False, 3),
+    MetricSpec(mk.COLOUR_RECALL, "colour recall", "cmnist: distinct palette colours among an input's outputs / 10, "
+               "mean over inputs", True, 3),
+    MetricSpec(mk.COLOUR_RECALL_SET, "colour recall (set)", "cmnist: distinct palette colours among all outputs / 10",
+               True, 3),
+    MetricSpec(mk.COLOUR_PRECISION, "colour precision", "cmnist: share of outputs whose stroke colour snaps to a "
+               "palette colour", True, 3),
+    MetricSpec(mk.UNIQUE_COLOURS, "unique colours", "cmnist: distinct 10-degree hue bins among saturated outputs",
+               True, 0),
+    MetricSpec(mk.REF_COLOUR_ACC, "ref colour acc", "cmnist: share of reference-guided outputs in the reference's "
+               "palette colour", True, 3),
+    MetricSpec(mk.UNIMODAL_MSE, "uni-modal MSE", "cmnist: MSE ([0, 1] pixels) of colour -> gray translations vs the "
+               "true gray digits", False, 4),
 ):
     _register(_spec)
 
