@@ -32,6 +32,7 @@ BUILTIN_METHOD_MODULES = (
     "i2ibench.methods.stargan2",
     "i2ibench.methods.tunit",
     "i2ibench.methods.lanit",
+    "i2ibench.methods.hmu",
 )
 
 

@@ -37,11 +37,12 @@ def translations(m: Method, seed: int) -> dict[str, torch.Tensor]:
     size = m.cfg.train.img_size
     x = torch.rand(2, 3, size, size, generator=g) * 2 - 1
     target = torch.tensor([1, len(DOMAINS) - 1])
+    kw = {"src": torch.tensor([0, 2])} if m.needs_source else {}
     out = {}
     if "latent" in m.modes:
-        out["latent"] = m.translate(x, target, z=torch.randn(2, m.mcfg.latent_dim, generator=g))
+        out["latent"] = m.translate(x, target, z=torch.randn(2, m.mcfg.latent_dim, generator=g), **kw)
     if "reference" in m.modes:
-        out["reference"] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+        out["reference"] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1, **kw)
     return out
 
 
@@ -56,7 +57,7 @@ def checkpoint_round_trip(state):
 def test_method_declares_presets_and_modes(name):
     cls = get_method_class(name)
     assert set(PRESETS) <= set(cls.presets)
-    assert cls.modes and set(cls.modes) <= {"latent", "reference"}
+    assert cls.modes and set(cls.modes) <= {"latent", "reference", "deterministic"}
     assert cls.label_kind in ("ground_truth", "clusters", "clip_multi_hot")
 
 
