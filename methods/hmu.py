@@ -27,7 +27,9 @@ supervised loss (``hms``)      optional, when pairs are available   L1 between G
 weight demodulation            named                                ``demodulate``: the decoder's AdaIN blocks
                                                                     become StyleGAN2 modulated 3x3 convs with
                                                                     demodulation; on in the presets
-uni-modal domains              the dataset's                        ``DataInfo.unimodal`` (cmnist: gray)
+uni-modal domains              the dataset's                        ``DataInfo.unimodal`` (cmnist: gray), or
+                                                                    ``unimodal_domains`` by name (a ``folder:``
+                                                                    dataset: scene <-> label map)
 =============================  ===================================  ==========================================
 
 Everything else is StarGAN v2's (``methods/stargan2.py``): the iteration order (D latent,
@@ -70,6 +72,7 @@ class HMUConfig:
     num_shared_mapping_layers: int = 4
     num_head_mapping_layers: int = 4
     # HMU's changes
+    unimodal_domains: tuple[str, ...] = ()  # names of the uni-modal domains; empty: the dataset's declaration
     unimodal_channels: int = 1      # channels of a uni-modal domain's input/output layers (1 or 3)
     demodulate: bool = True         # StyleGAN2 weight demodulation in the decoder (i2ibench's placement)
     # optimisation
@@ -170,7 +173,14 @@ class HMU(Method):
             raise ConfigError(f"model.paired_fraction must be in [0, 1], got {m.paired_fraction}")
         if info.num_domains < 2:
             raise ConfigError(f"{self.name} needs at least 2 domains, dataset '{info.dataset}' has {info.num_domains}")
-        self.unimodal = tuple(sorted(set(info.unimodal)))
+        if m.unimodal_domains:
+            unknown = [d for d in m.unimodal_domains if d not in info.domains]
+            if unknown:
+                raise ConfigError(f"model.unimodal_domains: {', '.join(unknown)} not among the domains of "
+                                  f"'{info.dataset}': {', '.join(info.domains)}")
+            self.unimodal = tuple(sorted(info.domains.index(d) for d in set(m.unimodal_domains)))
+        else:
+            self.unimodal = tuple(sorted(set(info.unimodal)))
         if len(self.unimodal) == info.num_domains:
             raise ConfigError(f"{self.name} needs a multi-modal domain; every domain of '{info.dataset}' is uni-modal")
         if not self.uses_pairs and (m.lambda_sup != 0 or m.paired_fraction != 0):

@@ -251,3 +251,16 @@ def test_cli_run_trains_and_evaluates_on_cmnist(name, tmp_path, monkeypatch, cap
         assert 0 <= extra.loc[(LATENT, key), R.VALUE] <= (36 if key == mk.UNIQUE_COLOURS else 1)
     assert 0 <= extra.loc[(REFERENCE, mk.REF_COLOUR_ACC), R.VALUE] <= 1
     assert extra.loc[(DETERMINISTIC, mk.UNIMODAL_MSE), R.VALUE] > 0
+
+
+def test_unimodal_domains_declared_in_config():
+    cfg = build_run_config("hmu", "fashion10", "smoke", {"model.unimodal_domains": "sandal"})
+    domains = ["shirt", "sandal", "bag"]
+    m = create_method("hmu", cfg, DataInfo("folder:x", domains, 32), "cpu")
+    assert m.unimodal == (1,) and m.serves(0, 1, DETERMINISTIC) and m.serves(1, 0, LATENT)
+    assert [c.in_channels for c in m.nets["generator"].from_rgb] == [3, 1, 3]
+    plain = create_method("hmu", build_run_config("hmu", "fashion10", "smoke"), DataInfo("folder:x", domains, 32), "cpu")
+    assert plain.unimodal == () and not plain.serves(0, 1, DETERMINISTIC)
+    bad = build_run_config("hmu", "fashion10", "smoke", {"model.unimodal_domains": "sandals"})
+    with pytest.raises(ConfigError, match="sandals"):
+        create_method("hmu", bad, DataInfo("folder:x", domains, 32), "cpu")
