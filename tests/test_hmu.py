@@ -155,7 +155,7 @@ def test_generator_step_into_colour_has_a_diversity_term():
     F_ = m.nets["mapping_network"]
     s1, s2 = F_(torch.randn(4, m.mcfg.latent_dim), y), F_(torch.randn(4, m.mcfg.latent_dim), y)
     _, parts = m._g_loss(images(4, gray=True), torch.full((4,), GRAY), y, s1, s2, 1.0)
-    assert float(parts["ds"]) > 0 and float(parts["sty"]) > 0
+    assert float(parts["ds"].detach()) > 0 and float(parts["sty"].detach()) > 0
 
 
 # --------------------------------------------------------------------------- 4. supervised term on pairs only
@@ -170,15 +170,16 @@ def test_supervised_term_uses_aligned_pairs_only():
     batch = Batch(x, y, x, x, y, x_pair=pair, has_pair=torch.tensor([True, False, True, True]))
     use = m._pair_rows(batch)
     assert use.tolist() == [True, False, True, False]  # a pair exists and the source is colour
-    sup = hmu_mod.supervised_term(G, x, y, pair, use, GRAY, m.mcfg.style_dim)
+    sup = hmu_mod.supervised_term(G, x, y, pair, use, GRAY, m.mcfg.style_dim).detach()
     zero = torch.zeros(2, m.mcfg.style_dim)
-    want = (G(x[[0, 2]], zero, y[[0, 2]], torch.full((2,), GRAY)) - pair[[0, 2]]).abs().mean()
+    want = (G(x[[0, 2]], zero, y[[0, 2]], torch.full((2,), GRAY)) - pair[[0, 2]]).abs().mean().detach()
     assert float(sup) == pytest.approx(float(want), rel=1e-6)
     changed = pair.clone()
     changed[[1, 3]] = -1.0  # rows without a usable pair do not matter
-    assert float(hmu_mod.supervised_term(G, x, y, changed, use, GRAY, m.mcfg.style_dim)) == pytest.approx(float(sup))
+    again = lambda p: float(hmu_mod.supervised_term(G, x, y, p, use, GRAY, m.mcfg.style_dim).detach())  # noqa: E731
+    assert again(changed) == pytest.approx(float(sup))
     changed[0] = 1.0
-    assert float(hmu_mod.supervised_term(G, x, y, changed, use, GRAY, m.mcfg.style_dim)) != pytest.approx(float(sup))
+    assert again(changed) != pytest.approx(float(sup))
     none = Batch(x, y, x, x, y)
     assert not m._pair_rows(none).any()
 
@@ -236,8 +237,9 @@ def test_cli_run_trains_and_evaluates_on_cmnist(name, tmp_path, monkeypatch, cap
     code, out, err = run_cli(monkeypatch, capsys, "run", "-m", name, "-d", "cmnist", "-p", "smoke",
                              "--out", str(run_dir), "--no-progress")
     assert code == 0, err + out
-    for mode in ("latent", "reference", "deterministic"):
-        assert (run_dir / "samples" / f"{mode}_00000004.png").is_file()
+    for grid in ("latent", "reference", "deterministic", "latent_codes_to_color"):
+        assert (run_dir / "samples" / f"{grid}_00000004.png").is_file()
+    assert not list((run_dir / "samples").glob("latent_codes_to_gray_*"))
     logs = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert ("G/latent_sup" in logs[-1]) == (name == "hms")
     df = R.load_records([run_dir])
@@ -264,3 +266,33 @@ def test_unimodal_domains_declared_in_config():
     bad = build_run_config("hmu", "fashion10", "smoke", {"model.unimodal_domains": "sandals"})
     with pytest.raises(ConfigError, match="sandals"):
         create_method("hmu", bad, DataInfo("folder:x", domains, 32), "cpu")
+
+
+@pytest.mark.skipif(not available(get_spec("cmnist")), reason="cmnist digits not installed")
+def test_sample_grids_gray_to_colour_over_codes_and_colour_to_gray_deterministic(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from i2ibench.data.catalog import create_dataset
+    from i2ibench.train.sample_grid import CODES_PER_ROW, PAD, grid_size, pick_sample_inputs, save_sample_grids
+
+    val = create_dataset("cmnist", "val", 32)
+    m = build()
+    inputs = pick_sample_inputs(val, m.latent_dim, seed=1)
+    paths = save_sample_grids(m, inputs, tmp_path, step=3)
+    assert [p.name for p in paths] == ["latent_00000003.png", "reference_00000003.png", "deterministic_00000003.png",
+                                       "latent_codes_to_color_00000003.png"]
+    codes = np.asarray(Image.open(paths[3]))
+    n_gray = int((inputs.y == GRAY).sum())
+    assert codes.shape[:2] == grid_size(n_gray, 1 + CODES_PER_ROW, 32)  # gray inputs x (input + codes)
+    tiles = [codes[PAD:PAD + 32, PAD + j * (32 + PAD):PAD + j * (32 + PAD) + 32] for j in range(1, 1 + CODES_PER_ROW)]
+    assert len({t.tobytes() for t in tiles}) == CODES_PER_ROW  # every code gives its own output
+    det = np.asarray(Image.open(paths[2]))
+    colour_col = det[:, PAD + 2 * (32 + PAD):PAD + 2 * (32 + PAD) + 32]
+    assert (colour_col == 255).all()  # not served deterministically: blank
+    lat = np.asarray(Image.open(paths[0]))
+    gray_col = lat[:, PAD + (32 + PAD):PAD + (32 + PAD) + 32]
+    assert (gray_col == 255).all()  # no latent translation into gray
+    base = build("stargan2")
+    names = [p.name for p in save_sample_grids(base, pick_sample_inputs(val, base.latent_dim, seed=1), tmp_path / "b", 3)]
+    assert "latent_codes_to_gray_00000003.png" in names and "latent_codes_to_color_00000003.png" in names
