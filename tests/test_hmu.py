@@ -76,7 +76,9 @@ def test_same_backbone_size_as_stargan2():
     for preset in ("smoke", "cpu"):
         hmu, base = build(preset=preset), build("stargan2", preset=preset)
         assert hmu.mcfg.style_dim == base.mcfg.style_dim and hmu.mcfg.max_conv_dim == base.mcfg.max_conv_dim
-        assert abs(count(hmu) - count(base)) / count(base) < 0.25, preset
+        # smaller only by the gray mapping/style heads and the input/output layers (cpu: 1.89 M vs 1.96 M)
+        assert 0 < count(base) - count(hmu) < 0.05 * count(base), preset
+        assert len(hmu.nets["mapping_network"].unshared) == len(base.nets["mapping_network"].unshared) - 1
 
 
 def test_demodulation_flag_replaces_adain_in_the_decoder():
