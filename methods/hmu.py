@@ -52,13 +52,11 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
 from i2ibench.method import Batch, DataInfo, Method
+from i2ibench.methods.stargan2 import PRESETS as STARGAN2_PRESETS  # same backbone widths, key for key
 from i2ibench.names import DETERMINISTIC, GROUND_TRUTH, LATENT, REFERENCE
 from i2ibench.nets.hmu import build_hmu_backbone
 from i2ibench.registry import register_method
 from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
-
-# HMU reuses stargan2's presets key for key (same backbone size), with demodulation on.
-from i2ibench.methods.stargan2 import PRESETS as STARGAN2_PRESETS  # noqa: E402
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2ibench.nets.stargan2 import (AdainResBlk, Generator, MappingNetwork, _conv_trunk, _log2,
+from i2ibench.nets.stargan2 import (AdainResBlk, Generator, MappingNetwork, _conv_trunk, _log2, init_weights,
                                     official_dim_in)
 
 _SQRT2 = math.sqrt(2.0)
@@ -243,8 +243,6 @@ def build_hmu_backbone(cfg, img_size: int, num_domains: int, unimodal: Sequence[
     ``demodulate``). ``unimodal``: indices of the uni-modal domains; at least one domain must
     be multi-modal (ValueError otherwise).
     """
-    from i2ibench.nets.stargan2 import init_weights
-
     _log2(img_size)
     slot = style_slots(num_domains, unimodal)
     if int((slot >= 0).sum()) == 0:
