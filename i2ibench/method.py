@@ -113,10 +113,12 @@ class Method(ABC):
     Class attributes a subclass declares: ``Config`` (a dataclass of every hyper-parameter,
     paper defaults), ``presets`` (``paper``/``cpu``/``smoke`` -> flat dotted overrides),
     ``modes`` (the translation modes it has, from ``i2ibench.names``), ``label_kind`` (what it
-    trains with in place of ground truth), ``uses_pairs`` (wants aligned pairs in its batches)
-    and ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting), and
+    trains with in place of ground truth), ``uses_pairs`` (wants aligned pairs in its batches),
+    ``has_style_codes`` (``style_codes`` gives per-image codes worth plotting),
     ``batch_domains`` (two-domain methods: ``(a, b)`` = every source of a training batch is of
-    class ``a`` and every reference of class ``b``; ``None``: the default sampling).
+    class ``a`` and every reference of class ``b``; ``None``: the default sampling) and
+    ``needs_source`` (``translate`` takes the inputs' domains as ``src=``, LongTensor ``[n]``
+    of the method's domains: per-domain input layers, HMU; callers pass it only then).
     """
 
     name: ClassVar[str] = ""
@@ -127,6 +129,7 @@ class Method(ABC):
     uses_pairs: ClassVar[bool] = False
     has_style_codes: ClassVar[bool] = False
     batch_domains: ClassVar[tuple[int, int] | None] = None
+    needs_source: ClassVar[bool] = False
 
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         self.cfg = cfg
@@ -182,6 +185,12 @@ class Method(ABC):
     def labelled_fraction(self) -> float:
         """Share of each class whose labels a semi-supervised method may use (0: none)."""
         return 0.0
+
+    @property
+    def paired_fraction(self) -> float | None:
+        """For ``uses_pairs``: share of the training contents (digits) whose aligned pair the method
+        may use, drawn once from the run seed (``None``: every pair the dataset has)."""
+        return None
 
     def domain_of_class(self, k: int) -> int | None:
         """The method's domain for dataset class ``k`` (default: the same index); ``None`` if none."""

@@ -34,6 +34,9 @@ PROTOCOLS = (PAIRWISE, POOLED)
 # Records and configs written before the rename called the pairwise protocol "stargan2", the
 # name of a method too.
 PROTOCOL_ALIASES = {"stargan2": PAIRWISE}
+# Rows of the cmnist extra evaluations (i2ibench.evaluation.colour_eval).
+COLOUR_PROTOCOL = "colour"         # gray -> colour: colour recall, precision, unique colours, reference accuracy
+UNIMODAL_PROTOCOL = "unimodal"     # colour -> gray against the true gray digit: MSE
 # Rows that score labels rather than translations.
 LABELS = "labels"                  # the labels a method ends training with
 LABELS_INITIAL = "labels-initial"  # LANIT: labels from the written prompts, before prompt learning

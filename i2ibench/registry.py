@@ -34,6 +34,7 @@ BUILTIN_METHOD_MODULES = (
     "i2ibench.methods.lanit",
     "i2ibench.methods.cliptravelgan",
     "i2ibench.methods.cyclegan",
+    "i2ibench.methods.hmu",
 )
 
 

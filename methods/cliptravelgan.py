@@ -188,7 +188,7 @@ class CLIPTraVeLGAN(Method):
             raise ConfigError(f"model.loss must be one of {', '.join(LOSSES)}, got '{m.loss}'")
         if m.encoder == "trained" and self.cfg.vlm:
             raise ConfigError("--vlm is not used with model.encoder=trained (the siamese network is S); "
-                              f"a VLM encoder is cliptravelgan's model.encoder=clip")
+                              "a VLM encoder is cliptravelgan's model.encoder=clip")
         if m.encoder == "trained" and m.loss != "travel":
             raise ConfigError("model.loss=identity needs a VLM encoder (model.encoder=clip or random)")
         if m.reduction not in REDUCTIONS:

@@ -70,8 +70,8 @@ def test_show_fashion10_counts():
 def test_show_cmnist_counts():
     result = runner.invoke(app, ["datasets", "show", "cmnist"])
     assert result.exit_code == 0, result.output
-    assert row(result.output, "gray") == ["0", "gray", "3,500", "500", "1,000"]
-    assert row(result.output, "color") == ["1", "color", "3,500", "500", "1,000"]
+    assert row(result.output, "gray") == ["0", "gray", "1,925", "500", "1,000"]
+    assert row(result.output, "color") == ["1", "color", "1,925", "500", "1,000"]
 
 
 def test_show_custom_folder(tmp_path):

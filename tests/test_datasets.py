@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from i2ibench.data.cmnist import PALETTE, PALETTE_NAMES, PALETTE_RGB, palette_assignment
+from i2ibench.data.cmnist import PALETTE, PALETTE_NAMES, PALETTE_RGB, PAIRED_SHARE, palette_assignment, train_roles
 from i2ibench.data.catalog import (ANIMALFACES_SYNSETS, FASHION_CLASSES, DatasetSpec, available, create_dataset, get_spec,
                                    locate)
 from i2ibench.errors import DataError
@@ -148,22 +148,35 @@ def test_fashion_sneaker2boot_subset():
 @needs_digits
 def test_cmnist_counts_and_extras():
     sheet = np.asarray(Image.open(DIGITS_PNG).convert("L"))
-    for split, per_domain, cols in (("train", 3500, range(0, 70)), ("val", 500, range(70, 80)),
-                                    ("heldout", 1000, range(80, 100))):
+    for split, per_domain, cols in (("val", 500, range(70, 80)), ("heldout", 1000, range(80, 100)),
+                                    ("train", 1925, range(0, 70))):
         ds = create_dataset("cmnist", split, img_size=20)
         assert ds.counts() == {"gray": per_domain, "color": per_domain}
         pal, digit, pair = ds.extras["palette_index"], ds.extras["digit"], ds.extras["pair_index"]
         gray = ds.labels == 0
         assert (pal[gray] == -1).all() and ((pal[~gray] >= 0) & (pal[~gray] < 10)).all()
-        assert torch.equal(pair[pair], torch.arange(len(ds))) and (ds.labels[pair] != ds.labels).all()
-        assert torch.equal(digit[pair], digit)
-        assert torch.bincount(digit[gray], minlength=10).tolist() == [per_domain // 10] * 10
+        has = pair >= 0
+        assert torch.equal(pair[pair[has]], has.nonzero().flatten()) and (ds.labels[pair[has]] != ds.labels[has]).all()
+        assert torch.equal(digit[pair[has]], digit[has])
+        if split != "train":  # every digit in both forms
+            assert has.all()
+            assert torch.bincount(digit[gray], minlength=10).tolist() == [per_domain // 10] * 10
         # the gray image is the digits.png cell itself
         sid = ds.extras["source_index"][5].item()
         r, c = divmod(sid, 100)
         assert c in cols and digit[5].item() == r // 5
         cell = torch.from_numpy(sheet[r * 20:(r + 1) * 20, c * 20:(c + 1) * 20].astype(np.float32)) / 127.5 - 1
         assert torch.allclose(ds.images([5])[0], cell.expand(3, -1, -1), atol=1e-6)
+    # train: 10 % of the 3,500 digits in both domains, the rest in disjoint halves
+    src = ds.extras["source_index"]
+    assert int(has.sum()) == 2 * 350 and int(PAIRED_SHARE * 3500) == 350
+    only_gray = set(src[gray & ~has].tolist())
+    only_colour = set(src[~gray & ~has].tolist())
+    assert len(only_gray) == len(only_colour) == 1575 and not only_gray & only_colour
+    assert set(src[gray & has].tolist()) == set(src[~gray & has].tolist())
+    assert len(only_gray | only_colour | set(src[has].tolist())) == 3500
+    paired, g_only, c_only = train_roles(3500)
+    assert (len(paired), len(g_only), len(c_only)) == (350, 1575, 1575)
     # colour of a digit: fixed function of its index, every colour used
     all_pal = palette_assignment(5000)
     assert np.bincount(all_pal, minlength=10).tolist() == [500] * 10
@@ -202,7 +215,9 @@ def test_cmnist_from_mnist_idx_files(tmp_path):
     write_idx(raw / "t10k-labels-idx1-ubyte.gz", np.arange(6) % 10)
     assert locate(get_spec("cmnist"), tmp_path) == raw
     train, val, held = (create_dataset("cmnist", s, img_size=28, data_root=tmp_path) for s in ("train", "val", "heldout"))
-    assert (len(train), len(val), len(held)) == (44, 4, 12)  # 22 / 2 / 6 digits, each twice
+    # train: 22 digits, 2 in both domains, 10 gray only, 10 colour only; val / heldout: each twice
+    assert (len(train), len(val), len(held)) == (24, 4, 12)
+    assert int((train.pairs >= 0).sum()) == 4
     assert val.extras["digit"][:2].tolist() == [2, 3]  # training digits 22 and 23
     assert held.extras["source_index"][:6].tolist() == list(range(24, 30))
 

@@ -39,19 +39,22 @@ def translations(m: Method, seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     size = m.cfg.train.img_size
     x = torch.rand(2, 3, size, size, generator=g) * 2 - 1
+    kw = {"src": torch.tensor([0, 2])} if m.needs_source else {}  # the inputs' own domains (HMU)
     out = {}
     for mode in m.modes:
-        trg = next(t for t in range(len(DOMAINS)) if any(m.serves(s, t, mode) for s in range(len(DOMAINS))))
+        trg = next((t for t in range(len(DOMAINS)) if any(m.serves(s, t, mode) for s in range(len(DOMAINS)))), None)
+        if trg is None:  # e.g. deterministic translation into a uni-modal domain this dataset does not have
+            continue
         domain = m.domain_of_class(trg)
         target = None if domain is None else torch.full((2,), domain, dtype=torch.long)
         if mode == LATENT and m.latent_targets_from_references:
             target = m.target_of_reference(torch.rand(2, 3, size, size, generator=g) * 2 - 1)
         if mode == LATENT:
-            out[mode] = m.translate(x, target, z=torch.randn(2, m.latent_dim, generator=g))
+            out[mode] = m.translate(x, target, z=torch.randn(2, m.latent_dim, generator=g), **kw)
         elif mode == REFERENCE:
-            out[mode] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1)
+            out[mode] = m.translate(x, target, ref=torch.rand(2, 3, size, size, generator=g) * 2 - 1, **kw)
         else:
-            out[mode] = m.translate(x, target)
+            out[mode] = m.translate(x, target, **kw)
     return out
 
 

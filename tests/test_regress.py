@@ -147,3 +147,22 @@ def test_bad_tolerance_file(regdir):
     (regdir / "tolerances.yaml").unlink()
     with pytest.raises(DataError, match="tolerance file not found"):
         regress(regdir / "smoke.csv", runner=_runner_from(_table()), log=lambda s: None)
+
+
+def test_update_adds_a_new_method_on_the_given_dataset(regdir):
+    table = R.load_records([regdir / "smoke.csv"])
+    calls = []
+
+    def runner(spec, run_dir):
+        calls.append(spec)
+        row = _row(spec.method, "mfid", 123.0)
+        row[R.DATASET] = spec.dataset
+        return R.from_rows([row])
+
+    assert regress(regdir / "smoke.csv", update=True, methods=["hmu"], runner=runner, dataset="cmnist",
+                   log=lambda s: None) == 0
+    assert calls == [RunSpec("hmu", "cmnist", "smoke")]
+    new = R.load_records([regdir / "smoke.csv"])
+    assert len(new) == len(table) + 1 and new.loc[new[R.METHOD] == "hmu", R.DATASET].item() == "cmnist"
+    # later runs of the table re-run it on cmnist
+    assert RunSpec("hmu", "cmnist", "smoke", 777) in runs_in_table(new)

@@ -161,6 +161,7 @@ def register(app: typer.Typer) -> None:
         table_path: Optional[Path] = typer.Option(None, "--table", help="Regression table (default results/regression/smoke.csv; tolerances.yaml beside it)."),
         method: Optional[List[str]] = typer.Option(None, "--method", "-m", help="Only these methods (with --update: also methods not in the table yet)."),
         keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the run directories here instead of a temporary folder."),
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="With --update: the dataset of runs added for methods not in the table yet (default fashion10)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="List every compared row, not only the regressions."),
     ) -> None:
         """CI regression: re-run the committed smoke runs, compare with per-metric tolerances.
@@ -170,7 +171,7 @@ def register(app: typer.Typer) -> None:
         from i2ibench.pipeline.regress import regress
 
         code = regress(table_path, update=update, methods=method, workdir=keep, verbose=verbose,
-                       log=lambda s: typer.echo(s))
+                       log=lambda s: typer.echo(s), dataset=dataset)
         if code:
             sys.stdout.flush()
             raise typer.Exit(code)

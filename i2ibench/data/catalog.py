@@ -185,6 +185,7 @@ def cmnist() -> DatasetSpec:
                         "<root>/MNIST/raw/",
         system_dirs=("/usr/share/doc/opencv-doc/examples/data",),
         unimodal_domains=("gray",),
+        evaluations=("cmnist-colour", "cmnist-unimodal-mse"),
     )
 
 
@@ -238,10 +239,10 @@ def cmnist_gray2color() -> DatasetSpec:
     parent = cmnist()
     return DatasetSpec(
         name="cmnist-gray2color", domains=["gray", "color"], default_img_size=parent.default_img_size,
-        unimodal_domains=parent.unimodal_domains,
+        unimodal_domains=parent.unimodal_domains, evaluations=parent.evaluations + (LPIPS_IO,),
         splits=parent.splits, prompt_template=parent.prompt_template, kind="subset", parent="cmnist",
         source="cmnist as a two-domain task (gray -> color); " + parent.source,
-        expected_layout=parent.expected_layout, evaluations=(LPIPS_IO,))
+        expected_layout=parent.expected_layout)
 
 
 @register_dataset("cmnist-color2gray")

@@ -2,7 +2,18 @@
 
 Domain 0 ``gray``: a digit as it is (white stroke on black), uni-modal. Domain 1 ``color``:
 the same digit with its stroke intensity multiplied by one of the ten ``PALETTE`` colours, on
-black, multi-modal. Every digit appears once in each domain (``pair_index`` links the two).
+black, multi-modal. Only the foreground is coloured: a pixel of intensity ``v`` in [0, 1]
+becomes ``v * rgb``, the background stays black. Every palette colour has a channel at full
+value, so the gray digit is exactly the max channel of its painted version.
+
+Splits (i2ibench's reading of the HMU paper's Colorized MNIST, whose construction is not
+public). ``train`` is unpaired: the training digits are shuffled once (``SPLIT_SEED``); the
+first ``PAIRED_SHARE`` (10 %) of them appear in both domains, linked by ``pair_index`` (the
+only aligned pairs a semi-supervised method such as ``hms`` may use); the rest are split into
+two disjoint halves, the first gray only, the second coloured only (``pair_index`` -1). So
+each domain holds 55 % of the training digits and every method, paired or not, trains on the
+same images. ``val`` and ``heldout`` keep every digit in both forms (``pair_index`` links
+them), so a colour -> gray translation has an exact target.
 
 Digits: MNIST's IDX files under the data root if present (train = the first 55,000 training
 digits, val = the last 5,000 (1/12), heldout = the 10,000 test digits), else OpenCV's ``digits.png``
@@ -45,6 +56,8 @@ PALETTE: tuple[tuple[str, tuple[int, int, int]], ...] = (
 PALETTE_NAMES: list[str] = [name for name, _ in PALETTE]
 PALETTE_RGB: torch.Tensor = torch.tensor([rgb for _, rgb in PALETTE], dtype=torch.uint8)  # [10, 3]
 PALETTE_SEED = 20240229
+SPLIT_SEED = 20240220  # the shuffle of the training digits into paired / gray-only / colour-only
+PAIRED_SHARE = 0.1     # share of the training digits present in both domains (aligned pairs)
 
 DIGITS_PNG = "digits.png"
 DIGITS_CELL = 20
@@ -59,6 +72,17 @@ def palette_assignment(num_digits: int) -> np.ndarray:
     """Palette index of each digit of a source with ``num_digits`` digits (fixed, balanced)."""
     base = np.arange(num_digits) % len(PALETTE)
     return np.random.default_rng(PALETTE_SEED).permutation(base)
+
+
+def train_roles(num_digits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions (sorted) of the paired, gray-only and colour-only digits of a training split of
+    ``num_digits`` digits: a ``SPLIT_SEED`` shuffle, its first ``round(PAIRED_SHARE * n)`` paired,
+    the rest halved (gray gets the extra one of an odd rest)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(num_digits)
+    k = int(round(PAIRED_SHARE * num_digits))
+    rest = order[k:]
+    half = (len(rest) + 1) // 2
+    return np.sort(order[:k]), np.sort(rest[:half]), np.sort(rest[half:])
 
 
 def locate(spec, data_root=None) -> Path:
@@ -106,17 +130,29 @@ def load(spec, split: str, img_size: int, data_root=None) -> InMemoryDataset:
     where = locate(spec, data_root)
     images, digits, ids, source_size = (_digits_png if where.is_file() else _mnist)(where, split)
     n = len(images)
+    if split == "train":
+        paired, gray_only, colour_only = (torch.from_numpy(a) for a in train_roles(n))
+        in_gray, in_colour = torch.cat([paired, gray_only]).sort().values, torch.cat([paired, colour_only]).sort().values
+    else:
+        in_gray = in_colour = torch.arange(n)
     palette = torch.from_numpy(palette_assignment(source_size)[ids].astype(np.int64))
-    gray = torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1)  # own, writable copy
+    pixels = torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1)  # own, writable copy
     colours = PALETTE_RGB.float().div(255.0)
-    tint = torch.cat([torch.ones(n, 3), colours[palette]])
-    arange = torch.arange(n)
+    ng, nc = len(in_gray), len(in_colour)
+    tint = torch.cat([torch.ones(ng, 3), colours[palette[in_colour]]])
+    # pair_index: the image of the same digit in the other domain, -1 if it is only in one
+    gray_pos = torch.full((n,), -1, dtype=torch.long)
+    gray_pos[in_gray] = torch.arange(ng)
+    colour_pos = torch.full((n,), -1, dtype=torch.long)
+    colour_pos[in_colour] = torch.arange(nc) + ng
+    digit_t = torch.from_numpy(np.asarray(digits, dtype=np.int64))
+    ids_t = torch.from_numpy(ids.astype(np.int64))
     extras = {
-        "palette_index": torch.cat([torch.full((n,), -1, dtype=torch.long), palette]),
-        "digit": torch.from_numpy(np.asarray(digits, dtype=np.int64)).repeat(2),
-        PAIR_INDEX: torch.cat([arange + n, arange]),
-        "source_index": torch.from_numpy(ids.astype(np.int64)).repeat(2),
+        "palette_index": torch.cat([torch.full((ng,), -1, dtype=torch.long), palette[in_colour]]),
+        "digit": torch.cat([digit_t[in_gray], digit_t[in_colour]]),
+        PAIR_INDEX: torch.cat([colour_pos[in_gray], gray_pos[in_colour]]),
+        "source_index": torch.cat([ids_t[in_gray], ids_t[in_colour]]),
     }
-    labels = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
-    return InMemoryDataset(spec, split, img_size, torch.cat([gray, gray]), labels, tint=tint,
-                           extras=extras, root=where)
+    labels = torch.cat([torch.zeros(ng, dtype=torch.long), torch.ones(nc, dtype=torch.long)])
+    return InMemoryDataset(spec, split, img_size, torch.cat([pixels[in_gray], pixels[in_colour]]), labels,
+                           tint=tint, extras=extras, root=where)

@@ -33,7 +33,9 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError
-from i2ibench.evaluation import content as _content  # noqa: F401  (registers lpips-io, lpips-truth)
+# The dataset evaluations live in these modules; importing them registers them (evaluation.extras).
+from i2ibench.evaluation import colour_eval  # noqa: F401  (cmnist: colour recall, uni-modal MSE, ...)
+from i2ibench.evaluation import content as _content  # noqa: F401  (lpips-io, lpips-truth)
 from i2ibench.evaluation.extras import ExtraContext, run_extra_evaluations
 from i2ibench.evaluation.labels import label_rows
 from i2ibench.evaluation.protocols import check_protocols, fakes_cap, groups, modes_to_score, plan_tasks

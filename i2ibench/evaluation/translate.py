@@ -45,6 +45,15 @@ def class_target(method: Method, trg: int, n: int) -> torch.Tensor | None:
     return torch.full((n,), domain, dtype=torch.long, device=method.device)
 
 
+def source_kw(method: Method, src_classes: list[int], repeat: int = 1, device=None) -> dict[str, torch.Tensor]:
+    """``{"src": domains [n * repeat]}`` for a method that ``needs_source`` (each class mapped by
+    ``domain_of_class``, repeated ``repeat`` times in a row), else ``{}``."""
+    if not method.needs_source:
+        return {}
+    domains = [method.domain_of_class(c) for c in src_classes]
+    return {"src": torch.tensor(domains, dtype=torch.long, device=device).repeat_interleave(repeat)}
+
+
 def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list[int], trg: int, mode: str,
                      features: Any, lpips_net: Any, ev: EvalConfig, feature_dim: int = 0) -> dict[int, TaskOutput]:
     """All translations into class ``trg`` for the tasks ``task_ids`` (indices into ``tasks``), batched across tasks.
@@ -72,17 +81,18 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
         chunk = inputs[start:start + per_batch]
         units = slice(start * outs, (start + len(chunk)) * outs)
         x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
+        kw = source_kw(method, [tasks[ti].src for ti, _ in chunk], outs, device)
         with torch.no_grad():
             if mode == LATENT and method.latent_targets_from_references:
                 target = method.target_of_reference(val.images(refs[units]).to(device))
             else:
                 target = class_target(method, trg, x.shape[0])
             if mode == LATENT:
-                fake = method.translate(x, target, z=codes[units].to(device))
+                fake = method.translate(x, target, z=codes[units].to(device), **kw)
             elif mode == REFERENCE:
-                fake = method.translate(x, target, ref=val.images(refs[units]).to(device))
+                fake = method.translate(x, target, ref=val.images(refs[units]).to(device), **kw)
             else:
-                fake = method.translate(x, target)
+                fake = method.translate(x, target, **kw)
         fake = fake.float()
         feats = features(fake)
         # Per task: its rows in this batch are contiguous (inputs are ordered by task).

@@ -28,7 +28,14 @@ MKID_CI_LOW = "mkid_ci_low"          # 95 % bootstrap interval of mKID over fake
 MKID_CI_HIGH = "mkid_ci_high"        # ... upper end
 LPIPS_IO = "lpips_io"                # LPIPS(input, output): ~0 = output equals input (no translation)
 LPIPS_TRUTH = "lpips_truth"          # LPIPS(output, true translation), where the true translation is known
+COLOUR_RECALL = "colour_recall"          # cmnist: distinct palette colours per input / palette size, mean over inputs
+COLOUR_RECALL_SET = "colour_recall_set"  # cmnist: distinct palette colours over all outputs / palette size
+COLOUR_PRECISION = "colour_precision"    # cmnist: share of outputs whose colour snaps to a palette colour
+UNIQUE_COLOURS = "unique_colours"        # cmnist: distinct 10-degree hue bins among saturated outputs
+REF_COLOUR_ACC = "ref_colour_acc"        # cmnist: share of reference-guided outputs in the reference's colour
+UNIMODAL_MSE = "unimodal_mse"            # cmnist: MSE of colour -> gray against the true gray digit
 
 ALL = (FID, MFID, DENSITY, COVERAGE, LPIPS, CLUSTER_ACC, LABEL_PRECISION, LABEL_RECALL, TOP1_ACC, LABEL_SLACK,
        KID, KID_STD, MKID, PRECISION, RECALL, TRANSLATION_ACC, CONTENT_PRESERVATION, CLASSIFIER_VAL_ACC,
-       MFID_CI_LOW, MFID_CI_HIGH, MKID_CI_LOW, MKID_CI_HIGH, LPIPS_IO, LPIPS_TRUTH)
+       MFID_CI_LOW, MFID_CI_HIGH, MKID_CI_LOW, MKID_CI_HIGH, LPIPS_IO, LPIPS_TRUTH,
+       COLOUR_RECALL, COLOUR_RECALL_SET, COLOUR_PRECISION, UNIQUE_COLOURS, REF_COLOUR_ACC, UNIMODAL_MSE)

@@ -75,6 +75,18 @@ for _spec in (
     MetricSpec(mk.LPIPS_IO, "LPIPS in-out", "mean LPIPS (AlexNet) between each input and its translation", False, 4),
     MetricSpec(mk.LPIPS_TRUTH, "LPIPS to truth",
                "mean LPIPS (AlexNet) between each translation and the input's known true translation", False, 4),
+    MetricSpec(mk.COLOUR_RECALL, "colour recall", "cmnist: distinct palette colours among an input's outputs / 10, "
+               "mean over inputs", True, 3),
+    MetricSpec(mk.COLOUR_RECALL_SET, "colour recall (set)", "cmnist: distinct palette colours among all outputs / 10",
+               True, 3),
+    MetricSpec(mk.COLOUR_PRECISION, "colour precision", "cmnist: share of outputs whose stroke colour snaps to a "
+               "palette colour", True, 3),
+    MetricSpec(mk.UNIQUE_COLOURS, "unique colours", "cmnist: distinct 10-degree hue bins among saturated outputs",
+               True, 0),
+    MetricSpec(mk.REF_COLOUR_ACC, "ref colour acc", "cmnist: share of reference-guided outputs in the reference's "
+               "palette colour", True, 3),
+    MetricSpec(mk.UNIMODAL_MSE, "uni-modal MSE", "cmnist: MSE ([0, 1] pixels) of colour -> gray translations vs the "
+               "true gray digits", False, 4),
 ):
     _register(_spec)
 

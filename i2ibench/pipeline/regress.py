@@ -203,9 +203,10 @@ def train_and_evaluate(spec: RunSpec, workdir: Path) -> pd.DataFrame:
 
 def regress(table_path: str | Path | None = None, *, update: bool = False, methods: list[str] | None = None,
             workdir: str | Path | None = None, runner: Runner | None = None,
-            log: Log = print, verbose: bool = False) -> int:
+            log: Log = print, verbose: bool = False, dataset: str | None = None) -> int:
     """Re-run the table's runs and compare; 0 = passed (or updated), 1 = regression.
 
+    ``dataset``: the dataset of runs added for methods not in the table yet (default fashion10).
     ``runner(spec, run_dir) -> records`` defaults to ``train_and_evaluate``.
     """
     runner = runner if runner is not None else train_and_evaluate
@@ -225,7 +226,8 @@ def regress(table_path: str | Path | None = None, *, update: bool = False, metho
         if unknown and not update:
             raise I2IError(f"method(s) not in the regression table: {', '.join(sorted(unknown))}; "
                            f"in it: {', '.join(sorted({s.method for s in specs}))}")
-        specs = [s for s in specs if s.method in wanted] + [RunSpec(m) for m in sorted(unknown)]
+        specs = [s for s in specs if s.method in wanted] + [RunSpec(m, dataset or DEFAULT_DATASET)
+                                                            for m in sorted(unknown)]
     if not specs:
         raise I2IError("nothing to run: no methods registered and no regression table")
 

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 import torch
 
 from i2ibench.data.base import domain_members, num_label_domains
+from i2ibench.errors import ConfigError
 from i2ibench.method import Batch
 from i2ibench.train.augment import augment, step_generator
 
@@ -101,3 +102,27 @@ def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
             keep = max(1, round(fraction * len(members)))
             mask[members[torch.randperm(len(members), generator=g)[:keep]]] = True
     return mask
+
+
+def paired_subset(pairs: torch.Tensor | None, fraction: float | None, seed: int) -> torch.Tensor | None:
+    """``pairs`` (LongTensor ``[N]``, each image's aligned pair or -1) with only some links kept.
+
+    ``fraction``: share of the split's contents (images, an aligned pair counted once) whose
+    link is kept, ``round(fraction * contents)`` links drawn once from ``seed``; ``None``: all.
+    ConfigError if the split has fewer aligned pairs than that.
+    """
+    if pairs is None or fraction is None:
+        return pairs
+    pairs = torch.as_tensor(pairs, dtype=torch.long)
+    idx = torch.arange(len(pairs))
+    first = ((pairs >= 0) & (idx < pairs)).nonzero().flatten()  # one image per link
+    contents = len(pairs) - len(first)
+    keep = int(round(fraction * contents))
+    if keep > len(first):
+        raise ConfigError(f"paired fraction {fraction:g} asks for {keep} aligned pairs; the training split has "
+                          f"{len(first)} among {contents} contents")
+    out = torch.full_like(pairs, -1)
+    chosen = first[torch.randperm(len(first), generator=torch.Generator().manual_seed(seed))[:keep]]
+    out[chosen] = pairs[chosen]
+    out[pairs[chosen]] = chosen
+    return out

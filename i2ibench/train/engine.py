@@ -33,7 +33,7 @@ from i2ibench.registry import create_method
 from i2ibench.seeding import get_rng_states, preserved_rng, seed_everything, set_rng_states
 from i2ibench.train import distributed as dist_utils
 from i2ibench.train.augment import check_augmentation
-from i2ibench.train.batches import iterate_batches, labelled_subset
+from i2ibench.train.batches import iterate_batches, labelled_subset, paired_subset
 from i2ibench.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from i2ibench.train.device import check_precision, device_type, select_device
 from i2ibench.train.rundir import (
@@ -178,7 +178,7 @@ def _loop(cfg: RunConfig, out_dir: Path, method: Method, train_set: Any, sample_
         method.train()
         t_window, n_window = time.perf_counter(), 0
         labelled = labelled_subset(labels, method.labelled_fraction, tc.seed)
-        pairs = train_set.pairs if method.uses_pairs else None
+        pairs = paired_subset(train_set.pairs, method.paired_fraction, tc.seed) if method.uses_pairs else None
         for step, batch in iterate_batches(train_set, sampler, start, stop, tc.num_workers,
                                            pin_memory=device.type == "cuda", labelled=labelled, pairs=pairs,
                                            augmentation=tc.augment, seed=tc.seed + dinfo.rank,

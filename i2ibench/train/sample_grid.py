@@ -8,7 +8,12 @@ One grid per sampling step and mode the method has:
 - reference: ``reference_<step>.png``, top row the fixed reference image of each class,
   column 0 the input, cell (i, d) = input i rendered in the style of reference d;
 - deterministic: ``deterministic_<step>.png``, column 0 the input, then its one translation
-  into each target class.
+  into each target class;
+- on datasets that declare uni-modal domains (cmnist), for methods with a latent mode, also
+  ``latent_codes_to_<class>_<step>.png`` for every class the method serves in latent mode:
+  rows = the inputs of the other classes, column 0 the input, then its translations with
+  ``CODES_PER_ROW`` fixed latent codes (the same codes in every row): what the latent code
+  changes, e.g. HMU's gray -> colour over several codes beside stargan2's colour -> gray.
 
 Targets are the dataset's classes, mapped to the method's own domains with
 ``Method.domain_of_class``; a column whose target the method does not serve in that mode (see
@@ -21,6 +26,7 @@ validation split and the run seed), so grids of successive steps are comparable.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,15 +43,20 @@ from i2ibench.names import DETERMINISTIC, LATENT, REFERENCE
 PAD = 2
 MAX_ROW_DOMAINS = 10  # at most this many source domains contribute rows
 MIN_ROWS = 4
+CODES_PER_ROW = 6  # latent codes per input in the latent_codes grids
 
 
 @dataclass
 class SampleInputs:
-    """Fixed grid inputs: ``x`` [R,3,S,S], ``refs`` [K,3,S,S] (reference of domain d), ``z`` [R,latent]."""
+    """Fixed grid inputs: ``x`` [R,3,S,S], ``refs`` [K,3,S,S] (reference of domain d), ``z`` [R,latent],
+    ``y`` [R] the rows' classes (for methods that ``needs_source``), ``codes`` [CODES_PER_ROW, latent]
+    (the latent_codes grids)."""
 
     x: torch.Tensor
     refs: torch.Tensor
     z: torch.Tensor | None
+    y: torch.Tensor | None = None
+    codes: torch.Tensor | None = None
 
 
 def grid_size(rows: int, cols: int, img_size: int, pad: int = PAD) -> tuple[int, int]:
@@ -82,20 +93,23 @@ def pick_sample_inputs(dataset: Any, latent_dim: int | None, seed: int) -> Sampl
     num_classes = len(dataset.domains)
     row_domains = min(num_classes, MAX_ROW_DOMAINS)
     per_domain = math.ceil(MIN_ROWS / row_domains)
-    rows, refs = [], []
+    rows, refs, row_classes = [], [], []
     for d in range(num_classes):
         members = domain_members(labels, d).tolist()
         if not members:
             raise DataError(f"no image of domain {d} in the split used for sample grids")
         if d < row_domains:
             rows.extend(members[:per_domain])
+            row_classes.extend([d] * len(members[:per_domain]))
         refs.append(members[per_domain] if len(members) > per_domain else members[-1])
     x = dataset.images(torch.tensor(rows))
     ref_imgs = dataset.images(torch.tensor(refs))
-    z = None
+    z = codes = None
     if latent_dim is not None:
-        z = torch.randn(len(rows), latent_dim, generator=torch.Generator().manual_seed(seed))
-    return SampleInputs(x=x, refs=ref_imgs, z=z)
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(len(rows), latent_dim, generator=gen)
+        codes = torch.randn(CODES_PER_ROW, latent_dim, generator=gen)  # drawn after z: z as before
+    return SampleInputs(x=x, refs=ref_imgs, z=z, y=torch.tensor(row_classes, dtype=torch.long), codes=codes)
 
 
 def _served(method: Any, trg: int, mode: str) -> bool:
@@ -108,6 +122,34 @@ def _target(method: Any, trg: int, n: int) -> torch.Tensor | None:
     return None if domain is None else torch.full((n,), domain, dtype=torch.long, device=method.device)
 
 
+def _source_kw(method: Any, inputs: SampleInputs, rows: torch.Tensor, repeat: int = 1) -> dict[str, torch.Tensor]:
+    """``{"src": the method's domains of the input rows ``rows`` (each ``repeat`` times)}`` if it ``needs_source``."""
+    if not method.needs_source:
+        return {}
+    if inputs.y is None:
+        raise ValueError("sample inputs without their classes (y) for a method that needs the source domain")
+    src = torch.tensor([method.domain_of_class(int(c)) for c in inputs.y[rows]], dtype=torch.long, device=method.device)
+    return {"src": src.repeat_interleave(repeat)}
+
+
+@torch.no_grad()
+def codes_grid(method: Any, inputs: SampleInputs, trg: int) -> np.ndarray | None:
+    """Rows = inputs not of class ``trg``, column 0 the input, then one column per latent code
+    of ``inputs.codes`` into ``trg``; ``None`` if there is no such input or no codes."""
+    if inputs.codes is None or inputs.y is None:
+        return None
+    rows = inputs.y != trg
+    n, k = int(rows.sum()), inputs.codes.shape[0]
+    if n == 0:
+        return None
+    dev = method.device
+    x = inputs.x[rows].to(dev).repeat_interleave(k, dim=0)
+    z = inputs.codes.to(dev).repeat(n, 1)
+    out = method.translate(x, _target(method, trg, n * k), z=z, **_source_kw(method, inputs, rows, k))
+    out = out.reshape(n, k, *out.shape[1:])
+    return tile([[xi] + list(out[i]) for i, xi in enumerate(inputs.x[rows])])
+
+
 @torch.no_grad()
 def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
     """The grid of one mode: rows = inputs, columns = target classes (blank where not served)."""
@@ -115,6 +157,7 @@ def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
     x = inputs.x.to(dev)
     n, num_classes = len(x), method.info.num_domains
     columns: list[torch.Tensor | None] = []
+    kw = _source_kw(method, inputs, torch.ones(n, dtype=torch.bool))
     for d in range(num_classes):
         if not _served(method, d, mode):
             columns.append(None)
@@ -122,12 +165,12 @@ def mode_grid(method: Any, inputs: SampleInputs, mode: str) -> np.ndarray:
         if mode == LATENT:
             target = (method.target_of_reference(inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1))
                       if method.latent_targets_from_references else _target(method, d, n))
-            out = method.translate(x, target, z=inputs.z.to(dev))
+            out = method.translate(x, target, z=inputs.z.to(dev), **kw)
         elif mode == REFERENCE:
             ref = inputs.refs[d:d + 1].to(dev).expand(n, -1, -1, -1)
-            out = method.translate(x, _target(method, d, n), ref=ref)
+            out = method.translate(x, _target(method, d, n), ref=ref, **kw)
         else:
-            out = method.translate(x, _target(method, d, n))
+            out = method.translate(x, _target(method, d, n), **kw)
         columns.append(out)
     body = [[inputs.x[i]] + [None if c is None else c[i] for c in columns] for i in range(n)]
     if mode == REFERENCE:
@@ -146,4 +189,14 @@ def save_sample_grids(method: Any, inputs: SampleInputs, folder: str | Path, ste
         path = folder / f"{mode}_{step:08d}.png"
         save_png(mode_grid(method, inputs, mode), path)
         written.append(path)
+    if LATENT in method.modes and inputs.codes is not None and method.info.unimodal:
+        for trg, name in enumerate(method.info.domains):
+            if not _served(method, trg, LATENT):
+                continue
+            grid = codes_grid(method, inputs, trg)
+            if grid is None:
+                continue
+            path = folder / f"latent_codes_to_{re.sub(r'[^A-Za-z0-9]+', '-', name)}_{step:08d}.png"
+            save_png(grid, path)
+            written.append(path)
     return written
