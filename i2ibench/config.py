@@ -220,6 +220,10 @@ class EvalConfig:
     feature_precision: str = ranged("fp32", choices=PRECISIONS)  # fp32 | bf16 (fast mode; its FID shift is benchmarked)
     lpips: bool = True
     labels: bool = True             # score the labels a method trains with against ground truth
+    # translation accuracy (domain classifier) and content preservation (content classifier, where
+    # the dataset has a content label); the classifiers are trained once per dataset and cached
+    classifiers: bool = True
+    bootstrap: int = ranged(200, lo=0, what="resamples of the mFID/mKID intervals; 0 = none")
     style_plot_per_domain: int = ranged(100, lo=0, what="0 = none")  # images per domain in the style-code t-SNE (methods with style_codes); 0 = none
     enabled: bool = True            # evaluate at the end of `i2ibench run`
 

@@ -40,6 +40,7 @@ UNIMODAL_PROTOCOL = "unimodal"     # colour -> gray against the true gray digit:
 # Rows that score labels rather than translations.
 LABELS = "labels"                  # the labels a method ends training with
 LABELS_INITIAL = "labels-initial"  # LANIT: labels from the written prompts, before prompt learning
+CLASSIFIER = "classifier"          # rows about the classifiers behind the classifier metrics
 # Extra evaluations of two-domain tasks (i2ibench.evaluation.content), named by what they compare.
 LPIPS_IO = "lpips-io"              # LPIPS between each input and its translation
 LPIPS_TRUTH = "lpips-truth"        # LPIPS between each translation and the input's true translation

@@ -59,8 +59,14 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError, TrainingError
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.methods.travel_losses import (REDUCTIONS, bce_d_loss, bce_g_loss, identity_loss, siamese_losses,
-                                            travel_loss)
+from i2ibench.methods.travel_losses import (
+    REDUCTIONS,
+    bce_d_loss,
+    bce_g_loss,
+    identity_loss,
+    siamese_losses,
+    travel_loss,
+)
 from i2ibench.names import DETERMINISTIC, GROUND_TRUTH
 from i2ibench.nets.travelgan import Discriminator, SiameseNet, UNetGenerator
 from i2ibench.registry import register_method

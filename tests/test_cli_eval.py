@@ -152,7 +152,7 @@ def test_eval_two_folders_with_real_inception(tmp_path, monkeypatch, capsys):
                              str(tmp_path / "fake"), "--k", "3", "--no-cache")
     assert code == 0, err
     lines = dict(line.split(": ") for line in out.strip().splitlines())
-    assert list(lines) == ["fid", "density", "coverage", "n_real", "n_fake"]
+    assert list(lines) == ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real", "n_fake"]
     assert float(lines["fid"]) > 1.0 and 0.0 <= float(lines["coverage"]) <= 1.0
     assert lines["n_real"] == "8" and lines["n_fake"] == "8"
     # where the images came from goes to stderr, stdout stays the scores
@@ -201,3 +201,19 @@ def test_eval_run_dir_and_checkpoint(smoke_run, monkeypatch, capsys):
     # table finds the run's records
     code, out, _ = run_cli(monkeypatch, capsys, "table", "--runs", str(smoke_run.parent), "-t", "reproduced")
     assert code == 0 and "stargan2" in out and "fashion10" in out
+
+
+def test_json_output_of_methods_datasets_and_table(fresh_clone_cwd, monkeypatch, capsys):
+    import json
+
+    from i2ibench.registry import list_datasets, list_methods
+
+    code, out, _ = run_cli(monkeypatch, capsys, "methods", "--json")
+    assert code == 0 and [m["name"] for m in json.loads(out)] == list_methods()
+    code, out, _ = run_cli(monkeypatch, capsys, "datasets", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [d["name"] for d in rows] == list_datasets()
+    assert next(d for d in rows if d["name"] == "cmnist")["unimodal"] == ["gray"]
+    code, out, _ = run_cli(monkeypatch, capsys, "table", "--json", "--table", "lanit-table1", "--metric", "mfid")
+    rows = json.loads(out)
+    assert code == 0 and rows and {r["table"] for r in rows} == {"lanit-table1"} and {r["metric"] for r in rows} == {"mfid"}

@@ -17,12 +17,12 @@ N_EVALS = 8
 @pytest.mark.slow  # trains 8 steps, then 8 processes with the real Inception network
 def test_eight_concurrent_evaluations_all_land_in_records(tmp_path):
     from i2ibench.config import build_run_config
-    from i2ibench.data.catalog import get_spec
+    from i2ibench.data.catalog import available, get_spec
     from i2ibench.report.tables import select
     from i2ibench.train.checkpoint import list_checkpoints
     from i2ibench.train.engine import train
 
-    if not get_spec("fashion-sneaker2boot").available():
+    if not available(get_spec("fashion-sneaker2boot")):
         pytest.skip("Fashion-MNIST files not installed (Debian package dataset-fashion-mnist)")
     run_dir = tmp_path / "run"
     cfg = build_run_config("stargan2", "fashion-sneaker2boot", "smoke", {

@@ -148,7 +148,8 @@ def test_mode_the_method_lacks_is_not_applicable():
     assert len(latent) > 0 and latent[R.VALUE].isna().all()
     assert latent[R.NOTE].str.contains("not applicable").all()
     assert set(latent[R.SCOPE]) == {R.SCOPE_OVERALL}
-    assert set(latent[R.METRIC]) == {mk.MFID, mk.DENSITY, mk.COVERAGE, mk.LPIPS}
+    assert set(latent[R.METRIC]) == {mk.MFID, mk.MKID, mk.KID_STD, mk.PRECISION, mk.RECALL, mk.DENSITY, mk.COVERAGE,
+                                     mk.LPIPS}
     assert set(latent[R.PROTOCOL]) == {"pairwise", "pooled"}
     assert {m for m, _, _ in method.calls} == {"reference"}
     ref = df[(df[R.MODE] == "reference") & (df[R.SCOPE] == R.SCOPE_OVERALL)]
@@ -322,13 +323,13 @@ def test_a_dataset_declared_extra_evaluation_adds_rows_for_every_method():
         ctx.rows.add("test-extra", R.MODE_NONE, "test_metric", R.SCOPE_OVERALL, "", 0.5, None, len(ctx.val.labels))
 
     val = ToyData()
-    val.spec = SimpleNamespace(evaluations=("test-extra",))
-    df = evaluate_toy(FakeMethod(), val=val)
+    val.spec = SimpleNamespace(evaluations=("test-extra",), multi_label=False)
+    df = evaluate_toy(FakeMethod(), cfg=toy_cfg(classifiers=False), val=val)
     row = df[df[R.PROTOCOL] == "test-extra"]
     assert seen == [("fake", 6)] and row[R.VALUE].tolist() == [0.5] and row[R.N_REAL].tolist() == [18]
-    val.spec = SimpleNamespace(evaluations=("no-such",))
+    val.spec = SimpleNamespace(evaluations=("no-such",), multi_label=False)
     with pytest.raises(ConfigError, match="unknown evaluation 'no-such'"):
-        evaluate_toy(FakeMethod(), val=val)
+        evaluate_toy(FakeMethod(), cfg=toy_cfg(classifiers=False), val=val)
 
 
 def test_rounds_draw_the_sources_again_and_round_zero_is_the_single_round_plan():

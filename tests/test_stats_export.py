@@ -174,3 +174,40 @@ def test_kid_and_prdc_parity_on_real_inception_features(fashion_folder, features
     mixed = precision_recall_density_coverage(real, torch.cat([fake[:3], real[:3]]), k=2)
     assert mixed == pytest.approx({k: float(v) for k, v in want.items()}, abs=1e-12)
     assert 0.0 < mixed["precision"] < 1.0
+
+
+def test_eval_fake_folder_against_an_exported_statistics_file(tmp_path, monkeypatch, capsys):
+    """`i2ibench eval --real STATS.npz --fake DIR`: the FID equals the one against the folder of
+    the images the statistics came from (same features, torch-fidelity's formula)."""
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    from i2ibench.cli.main import main
+    from i2ibench.evaluation.folders import score_folders
+
+    rng = np.random.default_rng(0)
+    for name, mean in (("real", 80), ("fake", 150)):
+        (tmp_path / name).mkdir()
+        for i in range(12):
+            Image.fromarray(np.clip(rng.normal(mean, 40, (16, 16, 3)), 0, 255).astype(np.uint8)).save(tmp_path / name / f"{i}.png")
+
+    class Mean:
+        name = "mean-colour"
+
+        def __call__(self, images):
+            return images.float().flatten(2).mean(2).double()  # [n, 3]
+
+    feats = Mean()
+    real = score_folders(tmp_path / "real", tmp_path / "fake", k=3, features=feats, cache=False)
+    from i2ibench.evaluation.folders import folder_features
+
+    real_f = folder_features(tmp_path / "real", feats, cache=False).numpy()
+    np.savez(tmp_path / "stats.npz", mu=real_f.mean(0), sigma=np.cov(real_f, rowvar=False))
+    against = score_folders(tmp_path / "stats.npz", tmp_path / "fake", k=3, features=feats, cache=False)
+    assert against["fid"] == pytest.approx(real["fid"], rel=1e-6) and np.isnan(against["density"])
+    monkeypatch.setattr(sys, "argv", ["i2ibench", "eval", "--real", str(tmp_path / "nosuch.npz"), "--fake", str(tmp_path / "fake")])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 2 and "no such statistics file" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -30,6 +31,7 @@ def datasets_list(
     ctx: typer.Context,
     pattern: str = typer.Option("*", "--pattern", "-p", help="Glob pattern over dataset names."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help=DATA_ROOT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
 ) -> None:
     """List every registered dataset: domains, whether its files are present here, and where.
 
@@ -48,14 +50,21 @@ def datasets_list(
     table.add_column("labels")
     table.add_column("present", no_wrap=True)
     table.add_column("files (found, or first place looked)", overflow="fold")
+    rows = []
     for name in list_datasets(pattern):
         spec = get_spec(name)
         try:
-            where, present = str(locate(spec, data_root)), "yes"
+            where, present = str(locate(spec, data_root)), True
         except DataError:
-            where, present = str(spec.candidate_roots(data_root)[0]), "no"
-        labels = "multi-label" if spec.multi_label else "single"
-        table.add_row(name, str(spec.num_domains), labels, present, where)
+            where, present = str(spec.candidate_roots(data_root)[0]), False
+        rows.append({"name": name, "domains": list(spec.domains), "multi_label": spec.multi_label,
+                     "unimodal": list(spec.unimodal_domains), "present": present, "files": where})
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        table.add_row(r["name"], str(len(r["domains"])), "multi-label" if r["multi_label"] else "single",
+                      "yes" if r["present"] else "no", r["files"])
     _console().print(table)
 
 

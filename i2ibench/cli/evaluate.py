@@ -46,14 +46,14 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         path: Optional[Path] = typer.Argument(None, help="A run directory, or one checkpoint file (RUN_DIR/checkpoints/ckpt_<step>.pt)."),
-        real: Optional[Path] = typer.Option(None, "--real", help="Folder of real images (with --fake: score two folders)."),
+        real: Optional[Path] = typer.Option(None, "--real", help="Folder of real images, or a statistics file STATS.npz (i2ibench stats export, pytorch-fid, clean-fid), with --fake."),
         fake: Optional[Path] = typer.Option(None, "--fake", help="Folder of generated images (with --real)."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override an eval.* key of the run, e.g. --set eval.max_src_per_domain=20 (repeatable)."),
         k: int = typer.Option(5, "--k", help="Nearest neighbours for density & coverage (folders)."),
         device: Optional[str] = typer.Option(None, help="cpu | cuda (default: the run's train.device; for folders cuda if available)."),
         precision: str = typer.Option("fp32", help="Inception precision for folder scoring: fp32 | bf16."),
         batch_size: int = typer.Option(50, help="Inception batch size for folder scoring."),
-        as_json: bool = typer.Option(False, "--json", help="Print the folder scores as JSON."),
+        as_json: bool = typer.Option(False, "--json", help="Print the scores (folders) or the overall records (a run) as JSON."),
         cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse (and store) the real images' features in the statistics cache."),
         data_root: Optional[str] = typer.Option(None, "--data-root", help="Where the run's dataset is now, if its files moved (folder: and twodomain: datasets too)."),
     ) -> None:
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(json.dumps({key: (None if isinstance(v, float) and math.isnan(v) else v)
                                        for key, v in scores.items()}))
             else:
-                for key in ("fid", "density", "coverage", "n_real", "n_fake"):
+                for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real", "n_fake"):
                     v = scores[key]
                     typer.echo(f"{key}: {v:.6f}" if isinstance(v, float) else f"{key}: {v}")
             return
@@ -92,8 +92,14 @@ def register(app: typer.Typer) -> None:
             checkpoint, run_dir = path, path.parent.parent
         elif not path.is_dir():
             raise I2IError(f"no such run directory or checkpoint: {path}")
-        evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), device=device, cache=cache,
-                     data_root=data_root)
+        # With --json the progress and summary go to stderr and stdout holds the JSON alone.
+        log = (lambda line: typer.echo(line, err=True)) if as_json else print
+        df = evaluate_run(run_dir, checkpoint, overrides=parse_set_args(set_), device=device, cache=cache,
+                          data_root=data_root, log=log)
+        if as_json:
+            from i2ibench.report import records as R
+
+            typer.echo(df[df[R.SCOPE] == R.SCOPE_OVERALL].to_json(orient="records"))
 
     @app.command("table")
     def table_cmd(
@@ -110,6 +116,7 @@ def register(app: typer.Typer) -> None:
         published: bool = typer.Option(True, "--published/--no-published", help="Include the papers' numbers (results/published/)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the table to this file (atomically) instead of printing it."),
         heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Also write source x target heatmaps (PNG) of the per-task results of the selected runs into this folder."),
+        as_json: bool = typer.Option(False, "--json", help="Print the selected records (one JSON object per row) instead of tables."),
     ) -> None:
         """Result tables: reproduced runs (mean ± std (n) over seeds) and the published numbers.
 
@@ -144,6 +151,12 @@ def register(app: typer.Typer) -> None:
 
             paths = write_heatmaps(select(records, classwise=True, **filters), heatmaps)
             typer.echo(f"wrote {len(paths)} heatmap(s) to {heatmaps}", err=True)
+        if as_json:
+            from i2ibench.report.tables import select
+
+            chosen = select(records, classwise=classwise, **filters)
+            typer.echo(chosen.to_json(orient="records"))
+            return
         secs = build_tables(records, compare_to=compare, classwise=classwise, **filters)
         if not secs:
             typer.echo("no records match (reproduced runs are read from runs/**/records.csv; see --runs)", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import typer
@@ -37,15 +38,22 @@ def _root(
 
 
 @app.command("methods")
-def methods_cmd(pattern: str = typer.Argument("*", help="Glob pattern over method names.")) -> None:
+def methods_cmd(pattern: str = typer.Argument("*", help="Glob pattern over method names."),
+                as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
     """List the registered methods (built-in and from the `i2ibench.methods` entry-point group)."""
     from i2ibench.registry import get_method_class, list_methods
 
+    rows = []
     for name in list_methods(pattern):
         cls = get_method_class(name)
         doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
-        doc = doc.strip().splitlines()[0] if doc.strip() else ""
-        typer.echo(f"{name:16s} modes={','.join(cls.modes):18s} labels={cls.label_kind:16s} {doc}")
+        rows.append({"name": name, "modes": list(cls.modes), "labels": cls.label_kind, "presets": sorted(cls.presets),
+                     "summary": doc.strip().splitlines()[0] if doc.strip() else ""})
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:16s} modes={','.join(r['modes']):18s} labels={r['labels']:16s} {r['summary']}")
 
 
 for _mod in COMMAND_MODULES:

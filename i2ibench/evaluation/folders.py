@@ -23,6 +23,7 @@ import torch
 
 from i2ibench.errors import DataError, I2IError
 from i2ibench.metrics import keys as mk
+from i2ibench.metrics.feature_scores import FEATURE_KEYS, score_features
 
 # Decoded pixels per extractor call: ~48 MB as uint8, ~200 MB as the float copy the Inception
 # extractor resizes from; at 2048 px that is 4 images, at 256 px more than any batch_size.
@@ -172,35 +173,40 @@ def folder_features(folder: str | Path, features: Any, cache: bool = True, *, ba
 def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, features: Any = None,
                   device: str = "cpu", precision: str = "fp32", batch_size: int = 50,
                   cache: bool = True, log: Callable[[str], None] | None = None) -> dict[str, float]:
-    """FID, density and coverage of the images under ``fake_dir`` against those under ``real_dir``.
+    """FID, KID, precision, recall, density and coverage of the images under ``fake_dir``
+    against those under ``real_dir``, or FID against a statistics file (``real_dir`` a ``.npz``
+    from ``i2ibench stats export``, pytorch-fid or clean-fid: its pooled ``mu``/``sigma``).
 
-    Returns ``{"fid", "density", "coverage", "n_real", "n_fake"}`` (density and coverage NaN
-    when there are at most ``k`` real images). ``k`` >= 1, ``batch_size`` >= 1 (``I2IError``
-    otherwise). ``log`` gets one line per folder saying how
-    many images were read from where. Raises ``DataError`` for a missing or empty folder, an
-    unreadable image (naming it) or a symlink loop.
+    Returns ``{"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real",
+    "n_fake"}``; a metric undefined at these counts (or without real features, against a
+    statistics file) is NaN. ``k`` >= 1, ``batch_size`` >= 1 (``I2IError`` otherwise). ``log``
+    gets one line per folder saying how many images were read from where. Raises ``DataError``
+    for a missing or empty folder, an unreadable image (naming it) or a symlink loop.
     """
-    from i2ibench.metrics.fid import fid
-    from i2ibench.metrics.prdc import density_coverage
-
     if batch_size < 1:
         raise I2IError(f"batch size must be >= 1, got {batch_size}")
     if k < 1:
         raise I2IError(f"--k (nearest neighbours for density and coverage) must be >= 1, got {k}")
-    # List (and check) both folders before the network is loaded or anything is decoded.
-    real_list, fake_list = find_images(real_dir), find_images(fake_dir)
+    stats = Path(real_dir).suffix == ".npz"
+    if stats and not Path(real_dir).is_file():
+        raise I2IError(f"--real {real_dir}: no such statistics file")
+    # List (and check) the folders before the network is loaded or anything is decoded.
+    real_list = None if stats else find_images(real_dir)
+    fake_list = find_images(fake_dir)
     if log is not None:
-        log(f"real: {real_list.describe()}")
+        log(f"real: statistics file {real_dir}" if stats else f"real: {real_list.describe()}")
         log(f"fake: {fake_list.describe()}")
     if features is None:
         from i2ibench.features.inception import InceptionFeatures
 
         features = InceptionFeatures(device=device, precision=precision, batch_size=batch_size)
-    real_f = folder_features(real_dir, features, cache=cache, batch_size=batch_size, listing=real_list)
     fake_f = folder_features(fake_dir, features, cache=False, batch_size=batch_size, listing=fake_list)
-    out = {mk.FID: float(fid(real_f, fake_f)), "n_real": len(real_f), "n_fake": len(fake_f)}
-    if len(real_f) > k and len(fake_f) >= 1:
-        out[mk.DENSITY], out[mk.COVERAGE] = (float(v) for v in density_coverage(real_f, fake_f, k=k))
-    else:
-        out[mk.DENSITY] = out[mk.COVERAGE] = math.nan
-    return out
+    if stats:
+        from i2ibench.evaluation.stats_export import fid_against_stats
+
+        out = {key: math.nan for key in FEATURE_KEYS}
+        out[mk.FID] = fid_against_stats(real_dir, fake_f)
+        return {**out, "n_real": math.nan, "n_fake": len(fake_f)}
+    real_f = folder_features(real_dir, features, cache=cache, batch_size=batch_size, listing=real_list)
+    values, _ = score_features(real_f, fake_f, k)
+    return {**values, "n_real": len(real_f), "n_fake": len(fake_f)}

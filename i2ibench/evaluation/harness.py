@@ -23,16 +23,20 @@ LPIPS sums are gathered, so every rank computes the same records (rank 0 writes 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from i2ibench.config import RunConfig
 from i2ibench.data.catalog import create_dataset
 from i2ibench.errors import ConfigError
+
 # The dataset evaluations live in these modules; importing them registers them (evaluation.extras).
 from i2ibench.evaluation import colour_eval  # noqa: F401  (cmnist: colour recall, uni-modal MSE, ...)
 from i2ibench.evaluation import content as _content  # noqa: F401  (lpips-io, lpips-truth)
@@ -43,12 +47,14 @@ from i2ibench.evaluation.provenance import common_columns
 from i2ibench.evaluation.real_features import real_features
 from i2ibench.evaluation.scoring import GroupScore, Rows, group_metrics, not_served, overall_key, score_group
 from i2ibench.evaluation.style_plot import plot_evaluated_style_codes
-from i2ibench.evaluation.translate import outputs_per_input, translate_target
+from i2ibench.evaluation.translate import Classifiers, outputs_per_input, translate_target
+from i2ibench.features.classifier import content_labels, load_classifier
 from i2ibench.features.inception import InceptionFeatures
 from i2ibench.features.lpips import LPIPS
 from i2ibench.features.lpips import MIN_SIZE as LPIPS_MIN_SIZE
 from i2ibench.method import Method
-from i2ibench.names import DETERMINISTIC, POOLED, STYLE_MODES
+from i2ibench.metrics import keys as mk
+from i2ibench.names import CLASSIFIER, DETERMINISTIC, POOLED, STYLE_MODES
 from i2ibench.report import records as R
 from i2ibench.report.records import SCOPE_OVERALL, from_rows, write_records
 from i2ibench.report.tables import summary_text
@@ -58,8 +64,42 @@ from i2ibench.train import distributed as dist_utils
 Log = Callable[[str], None]
 
 
+class PhaseTimer:
+    """Wall seconds per evaluation phase (printed at the end; read by benchmarks/bench_eval.py)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
+
+    def summary(self) -> str:
+        return ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+
+
 def _print(text: str) -> None:
     print(text, flush=True)  # progress lines must show up when stdout is a file (CI logs)
+
+
+def load_classifiers(cfg: RunConfig, val: Any, device: Any, log: Log | None) -> Classifiers:
+    """The dataset's domain classifier (single-label data) and content classifier (where the
+    dataset has a content label), trained once and cached (``features.classifier``); none for
+    data without a spec (a caller's own)."""
+    spec = getattr(val, "spec", None)  # a caller's own validation data may come without one
+    if spec is None or spec.multi_label:
+        return Classifiers()
+    progress = log is not None
+    domain = load_classifier(cfg.dataset, "domain", data_root=cfg.data_root, device=device, progress=progress)
+    found = content_labels(val)
+    if found is None:
+        return Classifiers(domain=domain)
+    content = load_classifier(cfg.dataset, "content", data_root=cfg.data_root, device=device, progress=progress)
+    return Classifiers(domain=domain, content=content, content_of=found[0])
 
 
 def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path | None = None, *,
@@ -95,17 +135,20 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
     style_modes = [m for m in modes if m in method.modes and m in STYLE_MODES]
     if with_lpips and not lpips_note and lpips_net is None and style_modes:
         lpips_net = LPIPS().to(method.device).eval()
+    classifiers = load_classifiers(cfg, val, method.device, log) if ev.classifiers else Classifiers()
+    with_cls = (classifiers.domain is not None, classifiers.content is not None)
     rows = Rows(common_columns(method, cfg, iterations, getattr(features, "name", type(features).__name__),
                                ev.real_split, str(out_dir) if out_dir is not None else ""))
     tasks = plan_tasks([val.indices_of(d) for d in range(len(domains))], ev.max_src_per_domain, ev.seed, ev.rounds)
     pooled_cap = fakes_cap(ev.fakes_per_target, [len(real.indices_of(d)) for d in range(len(domains))])
     say = log or (lambda s: None)
 
+    timer = PhaseTimer()
     with preserved_rng(), torch.no_grad():
         reals: dict[int, torch.Tensor] = {}
         for mode in modes:
             mode_lpips = with_lpips and mode != DETERMINISTIC
-            metrics = group_metrics(mode_lpips)
+            metrics = group_metrics(mode_lpips, with_cls)
             if mode not in method.modes:
                 note = f"not applicable: {cfg.method} has no {mode} translation"
                 say(f"[eval] {mode}: {note}")
@@ -116,6 +159,9 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
             served = [i for i, t in enumerate(tasks) if method.serves(t.src, t.trg, mode)]
             plan = {p: groups(p, tasks, domains, served) for p in protocols}
             scores: dict[str, list[GroupScore]] = {p: [] for p in protocols}
+            total = sum(len(tasks[i].inputs) for i in served) * outputs_per_input(ev, mode)
+            bar = tqdm(total=total, desc=f"[eval] {mode}", unit="img", disable=None if log is not None else True,
+                       leave=False, dynamic_ncols=True)
             for trg in range(len(domains)):
                 task_ids = [i for i in served if tasks[i].trg == trg]
                 if not task_ids:
@@ -123,26 +169,40 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                     for p in protocols:
                         scores[p] += [not_served(g, metrics, note) for g in plan[p] if g.trg == trg]
                     continue
-                if trg not in reals:
-                    reals[trg] = real_features(real, trg, features, ev, cache=cache)
-                outputs = translate_target(method, val, tasks, task_ids, trg, mode, features,
-                                           None if lpips_note or not mode_lpips else lpips_net, ev,
-                                           feature_dim=reals[trg].shape[1])
-                for p in protocols:
-                    for g in plan[p]:
-                        if g.trg != trg:
-                            continue
-                        cap = pooled_cap if p == POOLED else 0
-                        scores[p].append(score_group(g, outputs, reals[trg], ev.nearest_k, mode_lpips, lpips_note,
-                                                     cap, ev.seed)
-                                         if g.tasks else not_served(g, metrics, f"not served: {cfg.method} does not "
-                                                                               f"translate {g.name} in {mode} mode"))
+                with timer("real features"):
+                    if trg not in reals:
+                        reals[trg] = real_features(real, trg, features, ev, cache=cache)
+                with timer("translation + features"):
+                    outputs = translate_target(method, val, tasks, task_ids, trg, mode, features,
+                                               None if lpips_note or not mode_lpips else lpips_net, ev,
+                                               feature_dim=reals[trg].shape[1], classifiers=classifiers)
+                with timer("metrics"):
+                    for p in protocols:
+                        for g in plan[p]:
+                            if g.trg != trg:
+                                continue
+                            cap = pooled_cap if p == POOLED else 0
+                            scores[p].append(score_group(g, outputs, reals[trg], ev.nearest_k, mode_lpips,
+                                                         lpips_note, cap, ev.seed, with_cls)
+                                             if g.tasks else not_served(g, metrics, f"not served: {cfg.method} does "
+                                                                                   f"not translate {g.name} in {mode} mode"))
                 n_out = sum(len(tasks[t].inputs) for t in task_ids) * outputs_per_input(ev, mode)
+                bar.update(n_out)
                 say(f"[eval] {mode} -> {domains[trg]}: {n_out} translations")
+            bar.close()
             for p in protocols:
-                rows.add_protocol(p, mode, scores[p], metrics, {g.name for g in plan[p] if g.tasks})
+                served_groups = {g.name for g in plan[p] if g.tasks}
+                rows.add_protocol(p, mode, scores[p], metrics, served_groups)
+                if ev.bootstrap > 0:
+                    with timer("bootstrap intervals"):
+                        rows.add_intervals(p, mode, scores[p], reals, served_groups, ev.bootstrap, ev.seed)
         if ev.labels:
-            label_rows(method, val, tasks, rows, max(1, ev.batch_size))
+            with timer("label quality"):
+                label_rows(method, val, tasks, rows, max(1, ev.batch_size))
+        for kind, clf in (("domain", classifiers.domain), ("content", classifiers.content)):
+            if clf is not None:
+                rows.add(CLASSIFIER, R.MODE_NONE, mk.CLASSIFIER_VAL_ACC, R.SCOPE_DOMAIN, kind, clf.val_acc,
+                         note=f"{clf.name}: the {kind} classifier behind the {kind} metrics, accuracy on the val split")
         spec = getattr(val, "spec", None)  # a caller's own validation data may come without a spec
         if spec is not None and spec.evaluations:
             run_extra_evaluations(spec.evaluations, ExtraContext(method, val, ev, tasks, features, lpips_net, rows))
@@ -151,6 +211,7 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
             path = plot_evaluated_style_codes(method, val, ev.style_plot_per_domain, ev.seed, ev.batch_size,
                                               Path(out_dir), iterations)
             say(f"[eval] style codes plotted to {path}")
+    say(f"[eval] wall time: {timer.summary()}")
 
     note = method.evaluation_note()
     if note:

@@ -1,8 +1,10 @@
 """Scoring one protocol group's translations, and the record rows of a protocol and mode.
 
-A group's fakes are scored against the real images of its target: FID, density and coverage
-(k = ``eval.nearest_k``) on the same features, and the LPIPS diversity summed while
-translating. The overall row of a metric is the mean over the groups (its key from the metric
+A group's fakes are scored against the real images of its target on the same features: FID,
+KID (mean and std over subsets), precision, recall, density and coverage (k =
+``eval.nearest_k``); the LPIPS diversity summed while translating; and, where classifiers were
+given, translation accuracy (the domain classifier's verdict against the target) and content
+preservation (the content classifier's verdict against the input's content label). The overall row of a metric is the mean over the groups (its key from the metric
 registry: per-group ``fid`` -> ``mfid``). A group the method does not serve in that mode is a
 row with no value and a note; the mean then runs over the served groups and says so.
 """
@@ -18,8 +20,9 @@ import torch
 from i2ibench.evaluation.protocols import Group, generator, subset
 from i2ibench.evaluation.translate import TaskOutput
 from i2ibench.metrics import keys as mk
-from i2ibench.metrics.fid import fid
-from i2ibench.metrics.prdc import density_coverage
+from i2ibench.metrics.bootstrap import bootstrap_mean_interval
+from i2ibench.metrics.classifier import content_preservation, translation_accuracy
+from i2ibench.metrics.feature_scores import score_features
 from i2ibench.metrics.registry import metric_spec
 from i2ibench.report import records as R
 
@@ -31,38 +34,39 @@ class GroupScore:
     n_real: int
     values: dict[str, float]
     notes: dict[str, str]
+    fake: torch.Tensor | None = None  # the scored fake features [n_fake, D] (bootstrap intervals)
 
 
 def score_group(group: Group, outputs: dict[int, TaskOutput], real_feats: torch.Tensor, k: int,
-                with_lpips: bool, lpips_note: str = "", max_fakes: int = 0, seed: int = 0) -> GroupScore:
-    """FID, density, coverage (and LPIPS) of one group's pooled translations vs the target's reals ``[n, D]``.
+                with_lpips: bool, lpips_note: str = "", max_fakes: int = 0, seed: int = 0,
+                with_classifiers: tuple[bool, bool] = (False, False)) -> GroupScore:
+    """Every metric of one group's pooled translations against the target's reals ``[n, D]``.
 
-    ``max_fakes`` > 0: score a seeded subset of that many of the group's fakes (TUNIT's count).
+    ``max_fakes`` > 0: score a seeded subset of that many of the group's fakes (TUNIT's count;
+    the classifier metrics use the same subset). ``with_classifiers``: (translation accuracy,
+    content preservation) from the predictions ``translate_target`` kept.
     """
     fake = torch.cat([outputs[t].features() for t in group.tasks])
+    keep = torch.arange(fake.shape[0])
     if 0 < max_fakes < fake.shape[0]:
-        fake = fake[subset(torch.arange(fake.shape[0]), max_fakes, generator(seed, group.trg, 6))]
+        keep = subset(keep, max_fakes, generator(seed, group.trg, 6))
+        fake = fake[keep]
     n_fake, n_real = int(fake.shape[0]), int(real_feats.shape[0])
-    values: dict[str, float] = {}
-    notes: dict[str, str] = {}
-    if n_fake >= 2 and n_real >= 2:
-        values[mk.FID] = float(fid(real_feats, fake))
-    else:
-        values[mk.FID] = math.nan
-        notes[mk.FID] = f"FID needs >= 2 real and fake images (real {n_real}, fake {n_fake})"
-    if n_real > k and n_fake >= 1:  # the k-NN radii are of the real images only
-        d, c = density_coverage(real_feats, fake, k=k)
-        values[mk.DENSITY], values[mk.COVERAGE] = float(d), float(c)
-    else:
-        values[mk.DENSITY] = values[mk.COVERAGE] = math.nan
-        notes[mk.DENSITY] = notes[mk.COVERAGE] = f"density/coverage need more than k={k} real images (real {n_real}, fake {n_fake})"
+    values, notes = score_features(real_feats, fake, k)
     if with_lpips:
         s = sum(outputs[t].lpips_sum for t in group.tasks)
         n = sum(outputs[t].lpips_inputs for t in group.tasks)
         values[mk.LPIPS] = s / n if n else math.nan
         if lpips_note:
             notes[mk.LPIPS] = lpips_note
-    return GroupScore(group, n_fake, n_real, values, notes)
+    if with_classifiers[0]:
+        pred = torch.cat([outputs[t].domain_predictions() for t in group.tasks])[keep]
+        values[mk.TRANSLATION_ACC] = translation_accuracy(pred, group.trg) if len(pred) else math.nan
+    if with_classifiers[1]:
+        pred = torch.cat([outputs[t].content_predictions() for t in group.tasks])[keep]
+        true = torch.cat([outputs[t].content_truth() for t in group.tasks])[keep]
+        values[mk.CONTENT_PRESERVATION] = content_preservation(pred, true) if len(pred) else math.nan
+    return GroupScore(group, n_fake, n_real, values, notes, fake)
 
 
 def not_served(group: Group, metrics: list[str], note: str) -> GroupScore:
@@ -70,8 +74,12 @@ def not_served(group: Group, metrics: list[str], note: str) -> GroupScore:
     return GroupScore(group, 0, 0, {m: math.nan for m in metrics}, {m: note for m in metrics})
 
 
-def group_metrics(with_lpips: bool) -> list[str]:
-    return [mk.FID, mk.DENSITY, mk.COVERAGE] + ([mk.LPIPS] if with_lpips else [])
+def group_metrics(with_lpips: bool, with_classifiers: tuple[bool, bool] = (False, False)) -> list[str]:
+    """The metric keys of every group (in table order)."""
+    return ([mk.FID, mk.KID, mk.KID_STD, mk.PRECISION, mk.RECALL, mk.DENSITY, mk.COVERAGE]
+            + ([mk.LPIPS] if with_lpips else [])
+            + ([mk.TRANSLATION_ACC] if with_classifiers[0] else [])
+            + ([mk.CONTENT_PRESERVATION] if with_classifiers[1] else []))
 
 
 def overall_key(metric: str) -> str:
@@ -119,3 +127,22 @@ class Rows:
                 part = f"mean over the {len(used)} of {len(scores)} groups the method serves in {mode} mode"
                 note = f"{part}; {note}" if note else part
             self.add(protocol, mode, overall_key(m), R.SCOPE_OVERALL, "", _mean(vals), n_fake, n_real, note)
+
+    def add_intervals(self, protocol: str, mode: str, scores: list[GroupScore], reals: dict[int, torch.Tensor],
+                      served: set[str], n_resamples: int, seed: int) -> None:
+        """95 % bootstrap intervals of mFID and mKID over the fake images (``metrics.bootstrap``)."""
+        used = [s for s in scores if s.group.name in served]
+        ok = bool(used) and all(s.fake is not None and s.fake.shape[0] >= 2 for s in used)
+        for metric, (low, high) in ((mk.FID, (mk.MFID_CI_LOW, mk.MFID_CI_HIGH)),
+                                    (mk.KID, (mk.MKID_CI_LOW, mk.MKID_CI_HIGH))):
+            if not ok:
+                for key in (low, high):
+                    self.add(protocol, mode, key, R.SCOPE_OVERALL, "", math.nan,
+                             note="the interval needs >= 2 fakes in every served group")
+                continue
+            ci = bootstrap_mean_interval(metric, [(reals[s.group.trg], s.fake) for s in used],
+                                         n_resamples=n_resamples, seed=seed)
+            note = f"{ci.level:.0%} {ci.method} bootstrap over fake images, {ci.n_resamples} resamples, seed {ci.seed}"
+            n_fake = sum(s.n_fake for s in used)
+            self.add(protocol, mode, low, R.SCOPE_OVERALL, "", ci.low, n_fake, None, note)
+            self.add(protocol, mode, high, R.SCOPE_OVERALL, "", ci.high, n_fake, None, note)

@@ -26,10 +26,41 @@ class TaskOutput:
     feats: list[torch.Tensor] = field(default_factory=list)
     lpips_sum: float = 0.0
     lpips_inputs: int = 0
+    # classifier verdicts on the same outputs, in the same order (LongTensor [n] each)
+    domain_pred: list[torch.Tensor] = field(default_factory=list)
+    content_pred: list[torch.Tensor] = field(default_factory=list)
+    content_true: list[torch.Tensor] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # the batch number of each piece, for gathering
 
     def features(self, dim: int = 0) -> torch.Tensor:
         """All features of the task ``[n, dim]``; ``[0, dim]`` if this process made none of them."""
         return torch.cat(self.feats) if self.feats else torch.zeros(0, dim, dtype=torch.float64)
+
+    def domain_predictions(self) -> torch.Tensor:
+        return _cat_long(self.domain_pred)
+
+    def content_predictions(self) -> torch.Tensor:
+        return _cat_long(self.content_pred)
+
+    def content_truth(self) -> torch.Tensor:
+        return _cat_long(self.content_true)
+
+
+def _cat_long(parts: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+
+@dataclass
+class Classifiers:
+    """The classifiers whose verdicts on every output the harness keeps (``None``: not used).
+
+    ``content_of``: the content label of every validation image (LongTensor ``[N_val]``) when a
+    content classifier is used.
+    """
+
+    domain: Any = None
+    content: Any = None
+    content_of: torch.Tensor | None = None
 
 
 def outputs_per_input(ev: EvalConfig, mode: str) -> int:
@@ -55,7 +86,8 @@ def source_kw(method: Method, src_classes: list[int], repeat: int = 1, device=No
 
 
 def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list[int], trg: int, mode: str,
-                     features: Any, lpips_net: Any, ev: EvalConfig, feature_dim: int = 0) -> dict[int, TaskOutput]:
+                     features: Any, lpips_net: Any, ev: EvalConfig, feature_dim: int = 0,
+                     classifiers: Classifiers | None = None) -> dict[int, TaskOutput]:
     """All translations into class ``trg`` for the tasks ``task_ids`` (indices into ``tasks``), batched across tasks.
 
     A batch holds whole inputs (all outputs of an input together, for LPIPS). Latent codes
@@ -98,9 +130,19 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
         # Per task: its rows in this batch are contiguous (inputs are ordered by task).
         task_of = torch.tensor([ti for ti, _ in chunk]).repeat_interleave(outs)
         grouped = fake.reshape(len(chunk), outs, *fake.shape[1:]).transpose(0, 1)  # [outs, inputs, ...]
+        clf = classifiers or Classifiers()
+        domain_pred = clf.domain.predict(fake) if clf.domain is not None else None
+        content_pred = clf.content.predict(fake) if clf.content is not None else None
+        input_idx = torch.tensor([i for _, i in chunk]).repeat_interleave(outs)
         for ti in dict.fromkeys(t for t, _ in chunk):
             rows = task_of == ti
+            results[ti].batches.append(b)
             results[ti].feats.append(feats[rows.to(feats.device)])
+            if domain_pred is not None:
+                results[ti].domain_pred.append(domain_pred[rows])
+            if content_pred is not None:
+                results[ti].content_pred.append(content_pred[rows])
+                results[ti].content_true.append(clf.content_of[input_idx[rows]])
             if lpips_net is not None and outs >= 2:
                 cols = torch.tensor([t == ti for t, _ in chunk])
                 n_in = int(cols.sum())
@@ -108,8 +150,19 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
                 results[ti].lpips_inputs += n_in
     if world > 1:
         for ti in task_ids:
-            out = results[ti]
-            out.feats = [dist_utils.all_gather_cat(out.features(feature_dim))]
-            sums = dist_utils.all_gather_object((out.lpips_sum, out.lpips_inputs))
-            out.lpips_sum, out.lpips_inputs = sum(s for s, _ in sums), sum(n for _, n in sums)
+            _gather_in_batch_order(results[ti], classifiers is not None)
     return results
+
+
+def _gather_in_batch_order(out: TaskOutput, with_classifiers: bool) -> None:
+    """Every rank's pieces of one task, in batch order: the order one process makes them in, so
+    that order-dependent metrics (KID's subsets, bootstrap draws) equal a one-process evaluation."""
+    names = ["feats"] + (["domain_pred", "content_pred", "content_true"] if with_classifiers else [])
+    mine = [(b, *[getattr(out, n)[i].cpu() if getattr(out, n) else None for n in names])
+            for i, b in enumerate(out.batches)]
+    pieces = sorted((p for rank in dist_utils.all_gather_object(mine) for p in rank), key=lambda p: p[0])
+    out.batches = [p[0] for p in pieces]
+    for j, n in enumerate(names, start=1):
+        setattr(out, n, [p[j] for p in pieces if p[j] is not None])
+    sums = dist_utils.all_gather_object((out.lpips_sum, out.lpips_inputs))
+    out.lpips_sum, out.lpips_inputs = sum(s for s, _ in sums), sum(n for _, n in sums)

@@ -41,6 +41,7 @@ from torch import nn
 
 from i2ibench.defaults import cache_dir
 from i2ibench.errors import I2IError
+from i2ibench.fileio import exclusive_lock
 
 CACHE_SUBDIR = "classifiers"
 LABEL_KINDS = ("domain", "content")
@@ -73,10 +74,14 @@ class ClassifierConfig:
 
 
 def content_labels(ds) -> tuple[torch.Tensor, list[str]] | None:
-    """The content label of every image of ``ds`` [N] and the label names, or None if it has none."""
+    """The content label of every image of ``ds`` [N] and the label names, or None if it has none:
+    cmnist's digit, or a dataset's ``content`` extra (the flipping task's Fashion-MNIST class)."""
     digit = ds.extras.get("digit")
     if digit is not None:
         return digit.long(), [str(d) for d in range(10)]
+    content = ds.extras.get("content")
+    if content is not None:
+        return content.long(), [str(c) for c in range(int(content.max()) + 1)]
     return None
 
 
@@ -393,9 +398,12 @@ def load_classifier(dataset: str, label: str = "domain", cfg: ClassifierConfig |
         if not train:
             raise I2IError(f"no {label} classifier for {dataset} is cached in {folder}; run "
                            f"`i2ibench classifier train {dataset}{' --label content' if label == 'content' else ''}`")
-        print(f"note: the {label} classifier of {dataset} is not cached in {folder}; training it now "
-              f"(deterministic; `i2ibench classifier train` does this ahead of time)", file=sys.stderr)
-        train_classifier(dataset, label, cfg, data_root, device, progress)
+        # Several evaluations at once train it once: the others wait, then load it.
+        with exclusive_lock(folder, what=f"the {label} classifier of {dataset}", timeout_s=3600):
+            if read_meta(folder) is None:
+                print(f"note: the {label} classifier of {dataset} is not cached in {folder}; training it now "
+                      f"(deterministic; `i2ibench classifier train` does this ahead of time)", file=sys.stderr)
+                train_classifier(dataset, label, cfg, data_root, device, progress)
     return load_folder(folder, device)
 
 

@@ -149,7 +149,8 @@ class SubsetKernelSums:
             sum_yy, pairs_yy = vkv - (v * v) @ self.diag_yy, m * m - (v * v).sum(axis=1)
         else:
             sum_yy, pairs_yy = vkv - v @ self.diag_yy, m * (m - 1)
-        return self.sum_xx / (m * (m - 1)) + sum_yy / pairs_yy - 2.0 * sum_xy / (m * m)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one image repeated: NaN, no pair
+            return self.sum_xx / (m * (m - 1)) + sum_yy / pairs_yy - 2.0 * sum_xy / (m * m)
 
 
 class SubsetKernelBlocks:

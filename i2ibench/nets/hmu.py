@@ -26,8 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2ibench.nets.stargan2 import (AdainResBlk, Generator, MappingNetwork, _conv_trunk, _log2, init_weights,
-                                    official_dim_in)
+from i2ibench.nets.stargan2 import (
+    AdainResBlk,
+    Generator,
+    MappingNetwork,
+    _conv_trunk,
+    _log2,
+    init_weights,
+    official_dim_in,
+)
 
 _SQRT2 = math.sqrt(2.0)
 

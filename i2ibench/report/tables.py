@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from i2ibench.metrics import keys as mk
 from i2ibench.metrics.registry import MetricSpec, metric_order
 from i2ibench.names import canonical_protocol
 from i2ibench.registry import METRICS
@@ -366,8 +367,14 @@ def _tabulate_formats() -> list[str]:
     return list(tabulate_formats)
 
 
+# The columns of an evaluation's summary (the rest is in the records and `i2ibench table --wide`).
+SUMMARY_METRICS = (mk.MFID, mk.MKID, mk.TRANSLATION_ACC, mk.CONTENT_PRESERVATION, mk.PRECISION, mk.RECALL,
+                   mk.DENSITY, mk.COVERAGE, mk.LPIPS)
+
+
 def summary_text(records: pd.DataFrame) -> str:
-    """The overall rows of one evaluation: protocol/mode x metric."""
+    """The overall rows of one evaluation, one line per protocol and mode: mFID with its 95 %
+    bootstrap interval, mKID, the classifier metrics, precision/recall, density/coverage, LPIPS."""
     df = R.normalize(records)
     df = df[df[R.SCOPE] == R.SCOPE_OVERALL]
     if df.empty:
@@ -375,14 +382,35 @@ def summary_text(records: pd.DataFrame) -> str:
     head = df.iloc[0]
     lines = [f"{head[R.METHOD]} on {head[R.DATASET]} ({head[R.PRESET]}, seed {head[R.SEED]:.0f}"
              + (f", {head[R.ITERATIONS]:.0f} iterations" if pd.notna(head[R.ITERATIONS]) else "") + ")"]
-    metrics = sorted(set(df[R.METRIC]), key=_metric_rank)
+    shown = [m for m in SUMMARY_METRICS if m in set(df[R.METRIC])]
     body = []
     for (p, m), g in df.groupby([R.PROTOCOL, R.MODE], sort=False):
         vals = dict(zip(g[R.METRIC], g[R.VALUE]))
-        body.append([p, m] + [("n/a" if pd.isna(vals[x]) else f"{vals[x]:.{metric_decimals(x)}f}")
-                              if x in vals else "" for x in metrics])
+        if not any(x in vals for x in shown):
+            continue  # label-quality and dataset-evaluation rows have their own keys
+
+        def cell(x: str) -> str:
+            if x not in vals:
+                return ""
+            if pd.isna(vals[x]):
+                return "n/a"
+            text = f"{vals[x]:.{metric_decimals(x)}f}"
+            low, high = vals.get(mk.MFID_CI_LOW), vals.get(mk.MFID_CI_HIGH)
+            if x == mk.MFID and low is not None and pd.notna(low) and pd.notna(high):
+                text += f" [{low:.{metric_decimals(x)}f}, {high:.{metric_decimals(x)}f}]"
+            return text
+
+        body.append([p, m] + [cell(x) for x in shown])
     from tabulate import tabulate
 
-    lines.append(tabulate(body, headers=["protocol", "mode"] + [metric_label(m) for m in metrics],
-                          tablefmt="simple", disable_numparse=True))
+    headers = ["protocol", "mode"] + [metric_label(x) + (" [95% CI]" if x == mk.MFID else "") for x in shown]
+    lines.append(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True))
+    other = sorted({(p, x) for p, x in zip(df[R.PROTOCOL], df[R.METRIC]) if x not in SUMMARY_METRICS
+                    and x not in (mk.KID_STD, mk.MFID_CI_LOW, mk.MFID_CI_HIGH, mk.MKID_CI_LOW, mk.MKID_CI_HIGH)})
+    extras = df[[(p, x) in other for p, x in zip(df[R.PROTOCOL], df[R.METRIC])]]
+    if not extras.empty:
+        lines.append("; ".join(f"{r[R.PROTOCOL]} {metric_label(r[R.METRIC])}"
+                               + (f" ({r[R.DOMAIN]})" if r[R.DOMAIN] else "") + " "
+                               + ("n/a" if pd.isna(r[R.VALUE]) else f"{r[R.VALUE]:.{metric_decimals(r[R.METRIC])}f}")
+                               for _, r in extras.iterrows()))
     return "\n".join(lines)
