@@ -195,6 +195,8 @@ class TrainConfig:
     device: str = ranged("auto", choices=DEVICES)  # auto (cuda if available, else cpu) | cpu | cuda
     # none | flip | crop_flip (i2ibench.train.augment); each method's presets set its official one
     augment: str = ranged("none", choices=AUGMENTATIONS)
+    # how file images become squares: crop (shorter side, centre; bicubic) | squash (official loaders; bilinear)
+    resize: str = ranged("crop", choices=("crop", "squash"))
 
 
 @dataclass

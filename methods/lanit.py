@@ -167,7 +167,7 @@ class LANITConfig(BackboneConfig):
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
-        "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 7, "train.total_iters": 150_000,
+        "train.resize": "squash", "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 7, "train.total_iters": 150_000,
         "train.log_every": 10, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 64, "model.latent_dim": 16,
         "model.mapping_hidden": 512, "model.ds_iter": 130_000, "model.prompt_start": 99_000, "model.p_lr": 1e-6,

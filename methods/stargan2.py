@@ -76,7 +76,7 @@ class StarGAN2Config(BackboneConfig):
 SHORT_PRESET_LR = {"model.lr": 1e-4, "model.f_lr": 1e-4}
 PRESETS = {
     "paper": {
-        "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 8, "train.total_iters": 100_000,
+        "train.resize": "squash", "train.augment": "crop_flip", "train.img_size": 256, "train.batch_size": 8, "train.total_iters": 100_000,
         "train.log_every": 10, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 64, "model.latent_dim": 16,
         "model.mapping_hidden": 512, "model.ds_iter": 100_000,

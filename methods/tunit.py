@@ -93,7 +93,7 @@ class TUNITConfig:
 
 PRESETS = {
     "paper": {
-        "train.augment": "flip", "train.img_size": 128, "train.batch_size": 32, "train.total_iters": 200_000,
+        "train.resize": "squash", "train.augment": "flip", "train.img_size": 128, "train.batch_size": 32, "train.total_iters": 200_000,
         "train.log_every": 100, "train.sample_every": 5_000, "train.ckpt_every": 10_000,
         "model.dim_in": 0, "model.max_conv_dim": 512, "model.style_dim": 128,
         "model.guide_dim": 64, "model.guide_max_dim": 512,

@@ -214,3 +214,22 @@ def test_same_pictures_in_every_format_give_fid_zero(tmp_path):
             assert got["n_real"] == got["n_fake"] == 8
     wrong = score_folders(folders["8bit.png"], clipped, k=3, features=features, cache=False)
     assert wrong["fid"] > 50.0
+
+
+def test_official_squash_resize_is_a_named_option(tmp_path):
+    """Official loaders squash an image to a square (bilinear); i2ibench's default crops it."""
+    from i2ibench.data.images import load_image
+
+    rng = np.random.default_rng(0)
+    wide = (rng.random((20, 40, 3)) * 255).astype(np.uint8)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    squashed = np.asarray(Image.fromarray(wide).resize((16, 16), Image.Resampling.BILINEAR)).astype(np.float32)
+    got = ((load_image(tmp_path / "wide.png", 16, "squash") + 1) * 127.5).permute(1, 2, 0).numpy()
+    assert np.abs(got - squashed).max() < 0.01
+    cropped = ((load_image(tmp_path / "wide.png", 16) + 1) * 127.5).permute(1, 2, 0).numpy()
+    assert np.abs(cropped - squashed).max() > 10  # the default keeps the aspect ratio (centre crop)
+    from i2ibench.config import build_run_config
+
+    for name in ("stargan2", "tunit", "lanit"):  # each paper preset loads images as its official code
+        assert build_run_config(name, "fashion10", "paper").train.resize == "squash"
+        assert build_run_config(name, "fashion10", "cpu").train.resize == "crop"

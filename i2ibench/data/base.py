@@ -62,6 +62,8 @@ class ImageDataset(Dataset, abc.ABC):
         self.domains = list(domains if domains is not None else spec.domains)
         self.split = split
         self.img_size = int(img_size)
+        # How file images become squares (data.images.load_image); in-memory data is square already.
+        self.resize_rule = "crop"
         self.multi_label = spec.multi_label
         self.labels = labels
         self.extras = dict(extras or {})

@@ -19,7 +19,9 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from i2ibench.config import RunConfig
 from i2ibench.data.base import ImageDataset
+from i2ibench.data.images import RESIZE_RULES
 from i2ibench.data.spec import IMAGE_GLOB, DatasetSpec
 from i2ibench.errors import DataError
 from i2ibench.names import LPIPS_IO, LPIPS_TRUTH
@@ -89,12 +91,15 @@ def get_spec(name: str, data_root: str | os.PathLike | None = None) -> DatasetSp
 
 
 def create_dataset(name: str, split: str = "train", img_size: int | None = None,
-                   data_root: str | os.PathLike | None = None) -> ImageDataset:
+                   data_root: str | os.PathLike | None = None, resize: str = "crop") -> ImageDataset:
     """One split of a dataset, images resized to ``img_size`` (default: the spec's).
 
     ``data_root``: where the files are (a registered dataset's own folder, or the new place of
-    a ``folder:``/``twodomain:`` dataset that moved).
+    a ``folder:``/``twodomain:`` dataset that moved). ``resize``: how file images become squares
+    (``data.images.load_image``: ``crop`` or the official loaders' ``squash``).
     """
+    if resize not in RESIZE_RULES:
+        raise DataError(f"unknown resize rule '{resize}'; valid: {', '.join(RESIZE_RULES)}")
     spec = get_spec(name, data_root)
     spec.check_split(split)
     size = spec.default_img_size if img_size is None else img_size
@@ -102,9 +107,16 @@ def create_dataset(name: str, split: str = "train", img_size: int | None = None,
         raise DataError(f"image size must be a positive integer, got {size!r}")
     size = int(size)
     if spec.kind == "subset":
-        parent = create_dataset(spec.parent, split, size, data_root)
+        parent = create_dataset(spec.parent, split, size, data_root, resize)
         return parent.restrict(spec.domains, spec)
-    return _loader(spec.kind).load(spec, split, size, data_root)
+    ds = _loader(spec.kind).load(spec, split, size, data_root)
+    ds.resize_rule = resize
+    return ds
+
+
+def run_dataset(cfg: RunConfig, split: str) -> ImageDataset:
+    """A split of a run's dataset as its config says: image size, data root, resize rule."""
+    return create_dataset(cfg.dataset, split, cfg.train.img_size, cfg.data_root, cfg.train.resize)
 
 
 # --------------------------------------------------------------------------- registered data

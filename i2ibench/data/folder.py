@@ -36,7 +36,7 @@ class FileDataset(ImageDataset):
         self.paths = list(paths)
 
     def _fetch(self, idx: torch.Tensor) -> torch.Tensor:
-        return torch.stack([load_image(self.paths[i], self.img_size) for i in idx.tolist()])
+        return torch.stack([load_image(self.paths[i], self.img_size, self.resize_rule) for i in idx.tolist()])
 
 
 def _subdirs(folder: Path) -> dict[str, Path]:

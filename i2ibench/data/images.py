@@ -49,6 +49,9 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _UINT16_MAX = 65535
 
 
+RESIZE_RULES = ("crop", "squash")  # how a file image becomes a training-size square (load_image)
+
+
 def is_image_file(name: str) -> bool:
     """True for a visible file name with an image extension (case-insensitive)."""
     return not is_hidden(name) and name.lower().endswith(IMAGE_EXTENSIONS)
@@ -163,7 +166,19 @@ def load_uint8(path: Path) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 
-def load_image(path: Path, size: int) -> torch.Tensor:
-    """FloatTensor [3, size, size] in [-1, 1]: shorter side resized to ``size``, centre crop."""
-    arr = np.asarray(resize_center_crop(open_rgb(path), size), dtype=np.uint8)
+def load_image(path: Path, size: int, resize: str = "crop") -> torch.Tensor:
+    """FloatTensor [3, size, size] in [-1, 1].
+
+    ``resize``: ``crop`` (i2ibench's default: shorter side resized to ``size``, bicubic and
+    antialiased, then the centre square) or ``squash`` (the official StarGAN v2 / TUNIT / LANIT
+    loaders: the whole image resized to ``size`` x ``size``, bilinear, aspect ratio not kept).
+    """
+    img = open_rgb(path)
+    if resize == "squash":
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    elif resize == "crop":
+        img = resize_center_crop(img, size)
+    else:
+        raise DataError(f"unknown resize rule '{resize}'; valid: {', '.join(RESIZE_RULES)}")
+    arr = np.asarray(img, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)

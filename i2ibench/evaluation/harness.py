@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from i2ibench.config import RunConfig
-from i2ibench.data.catalog import create_dataset
+from i2ibench.data.catalog import run_dataset
 from i2ibench.errors import ConfigError
 
 # The dataset evaluations live in these modules; importing them registers them (evaluation.extras).
@@ -118,10 +118,9 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
     protocols = check_protocols(ev.protocols)
     modes = modes_to_score(ev.modes, method.modes)
     if val is None:
-        val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
+        val = run_dataset(cfg, "val")
     if real is None:
-        real = val if ev.real_split == "val" else create_dataset(cfg.dataset, ev.real_split, cfg.train.img_size,
-                                                                 cfg.data_root)
+        real = val if ev.real_split == "val" else run_dataset(cfg, ev.real_split)
     domains = list(val.domains)
     if len(domains) < 2:
         raise ConfigError(f"evaluation needs at least 2 domains; {cfg.dataset} has {len(domains)}")

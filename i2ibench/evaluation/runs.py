@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from i2ibench.config import RunConfig, apply_overrides, load_run_config
-from i2ibench.data.catalog import create_dataset
+from i2ibench.data.catalog import run_dataset
 from i2ibench.errors import ConfigError, I2IError
 from i2ibench.evaluation.harness import Log, _print, evaluate
 from i2ibench.method import DataInfo, Method
@@ -39,7 +39,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, device: 
     # Under torchrun each process evaluates on its own GPU.
     dev = select_device(device or cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     ckpt = load_checkpoint(ckpt_path, map_location=dev)
-    val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
+    val = run_dataset(cfg, "val")
     method = create_method(cfg.method, cfg, DataInfo.of(cfg, val), dev)
     method.to(dev)
     load_method_state(method, ckpt["method"], ckpt_path)

@@ -155,4 +155,6 @@ def dataset_features(ds: Any, domain: int, idx: torch.Tensor, features: Any, bat
     key = {"kind": "real-features", "dataset": ds.name, "split": ds.split, "domain": ds.domains[domain],
            "img_size": ds.img_size, "features": features.name, "n": len(idx),
            "images": _fingerprint_dataset_images(ds, idx, batch)}
+    if getattr(ds, "paths", None) is not None or getattr(ds, "parent", None) is not None:
+        key["resize"] = getattr(ds, "resize_rule", "crop")  # the same files give other pixels per rule
     return cached_features(key, compute, cache_root=None if cache is True else cache)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from i2ibench.config import RunConfig
-from i2ibench.data.catalog import create_dataset
+from i2ibench.data.catalog import run_dataset
 from i2ibench.evaluation.harness import evaluate
 from i2ibench.evaluation.protocols import check_modes, check_protocols, fakes_cap
 from i2ibench.method import Method
@@ -59,7 +59,6 @@ def evaluation_data(cfg: RunConfig) -> tuple[Any, Any]:
     check_protocols(ev.protocols)
     check_modes(ev.modes)
     fakes_cap(ev.fakes_per_target, [])
-    val = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
-    real = val if ev.real_split == "val" else create_dataset(cfg.dataset, ev.real_split, cfg.train.img_size,
-                                                             cfg.data_root)
+    val = run_dataset(cfg, "val")
+    real = val if ev.real_split == "val" else run_dataset(cfg, ev.real_split)
     return val, real

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from i2ibench.config import RunConfig, dump, to_dict
-from i2ibench.data.catalog import create_dataset
+from i2ibench.data.catalog import run_dataset
 from i2ibench.data.samplers import TrainSampler, UniformSampler
 from i2ibench.errors import ConfigError, DataError, TrainingError
 from i2ibench.method import DataInfo, Method
@@ -95,7 +95,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         if resume:  # on every rank (it only reads), so a refusal stops all ranks, none left waiting
             check_resumable(out_dir, cfg)
         if train_set is None:
-            train_set = create_dataset(cfg.dataset, "train", tc.img_size, cfg.data_root)
+            train_set = run_dataset(cfg, "train")
         elif sample_set is None:
             sample_set = train_set  # a caller's own data: no split to look up by name
         labels = torch.as_tensor(train_set.labels)
@@ -225,7 +225,7 @@ def _sample_inputs(cfg: RunConfig, method: Method, train_set: Any, sample_set: A
     """Fixed grid inputs from the validation split (the train split if the dataset has none)."""
     if sample_set is None:
         try:
-            sample_set = create_dataset(cfg.dataset, "val", cfg.train.img_size, cfg.data_root)
+            sample_set = run_dataset(cfg, "val")
         except DataError:
             sample_set = train_set
     return pick_sample_inputs(sample_set, method.latent_dim, cfg.train.seed)
