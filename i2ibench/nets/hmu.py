@@ -243,8 +243,10 @@ def _zero_for_unimodal(per_domain_styles: torch.Tensor, y: torch.Tensor, slot: t
     return picked * (k >= 0).to(picked.dtype)[:, None]
 
 
-def build_hmu_backbone(cfg, img_size: int, num_domains: int, unimodal: Sequence[int]) -> nn.ModuleDict:
-    """HMU's four nets, He-initialised like StarGAN v2's (modulation scales around 1).
+def build_hmu_backbone(cfg, img_size: int, num_domains: int, unimodal: Sequence[int],
+                       he_init: bool = True) -> nn.ModuleDict:
+    """HMU's four nets, He-initialised like StarGAN v2's (modulation scales around 1) unless
+    ``he_init`` is False (then ``init_hmu_weights`` does it, after the EMA copies are taken).
 
     ``cfg``: ``methods.hmu.HMUConfig`` (the StarGAN v2 backbone fields, ``unimodal_channels``,
     ``demodulate``). ``unimodal``: indices of the uni-modal domains; at least one domain must
@@ -263,8 +265,14 @@ def build_hmu_backbone(cfg, img_size: int, num_domains: int, unimodal: Sequence[
         "style_encoder": HMUStyleEncoder(img_size, cfg.style_dim, slot, channels, cfg.max_conv_dim, dim_in),
         "discriminator": HMUDiscriminator(img_size, num_domains, channels, cfg.max_conv_dim, dim_in),
     })
+    if he_init:
+        init_hmu_weights(nets)
+    return nets
+
+
+def init_hmu_weights(nets: nn.Module) -> None:
+    """StarGAN v2's He initialisation, then the modulation affines reset to scales around 1."""
     init_weights(nets)
     for m in nets.modules():
         if isinstance(m, ModulatedConv2d):
             m.reset_affine()
-    return nets
