@@ -143,6 +143,8 @@ class Rows:
             ci = bootstrap_mean_interval(metric, [(reals[s.group.trg], s.fake) for s in used],
                                          n_resamples=n_resamples, seed=seed)
             note = f"{ci.level:.0%} {ci.method} bootstrap over fake images, {ci.n_resamples} resamples, seed {ci.seed}"
+            if not math.isfinite(ci.low):
+                note += "; undefined: some resamples are one image repeated (too few fakes per group)"
             n_fake = sum(s.n_fake for s in used)
             self.add(protocol, mode, low, R.SCOPE_OVERALL, "", ci.low, n_fake, None, note)
             self.add(protocol, mode, high, R.SCOPE_OVERALL, "", ci.high, n_fake, None, note)

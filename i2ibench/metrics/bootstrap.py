@@ -181,6 +181,9 @@ def _check(n_resamples: int, level: float, method: str) -> None:
 
 
 def _interval(point: float, replicates: np.ndarray, level: float, method: str, seed: int) -> BootstrapInterval:
+    if not np.isfinite(replicates).all():  # e.g. KID of a resample that repeats one image (2 fakes)
+        nan = float("nan")
+        return BootstrapInterval(float(point), nan, nan, float(level), len(replicates), method, int(seed), nan, nan)
     alpha = (1.0 - level) / 2.0
     lo_q, hi_q = np.quantile(replicates, [alpha, 1.0 - alpha])
     low, high = (lo_q, hi_q) if method == "percentile" else (2.0 * point - hi_q, 2.0 * point - lo_q)
