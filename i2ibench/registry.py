@@ -151,5 +151,15 @@ def get_method_class(name: str):
 
 
 def create_method(name: str, *args: Any, **kwargs: Any):
-    """Instantiate a registered method: ``create_method(name, run_config, data_info, device)``."""
-    return METHODS.get(name)(*args, **kwargs)
+    """Instantiate a registered method: ``create_method(name, run_config, data_info, device)``.
+
+    A ``ValueError`` from building its networks (e.g. an image size they cannot take) is a
+    setting the user chose: it becomes a one-line ``ConfigError`` naming the method.
+    """
+    cls = METHODS.get(name)
+    try:
+        return cls(*args, **kwargs)
+    except ValueError as e:
+        from i2ibench.errors import ConfigError
+
+        raise ConfigError(f"{name}: {e}") from None

@@ -25,7 +25,7 @@ import pandas as pd
 
 from i2ibench.metrics import keys as mk
 from i2ibench.metrics.registry import MetricSpec, metric_order
-from i2ibench.names import canonical_protocol
+from i2ibench.names import CLASSIFIER, canonical_protocol
 from i2ibench.registry import METRICS
 from i2ibench.report import records as R
 from i2ibench.report.published import DECIMALS, TABLES
@@ -368,6 +368,7 @@ def _tabulate_formats() -> list[str]:
 
 
 # The columns of an evaluation's summary (the rest is in the records and `i2ibench table --wide`).
+WEAK_CLASSIFIER = 0.8  # val accuracy below which the summary warns about classifier metrics
 SUMMARY_METRICS = (mk.MFID, mk.MKID, mk.TRANSLATION_ACC, mk.CONTENT_PRESERVATION, mk.PRECISION, mk.RECALL,
                    mk.DENSITY, mk.COVERAGE, mk.LPIPS)
 
@@ -413,4 +414,10 @@ def summary_text(records: pd.DataFrame) -> str:
                                + (f" ({r[R.DOMAIN]})" if r[R.DOMAIN] else "") + " "
                                + ("n/a" if pd.isna(r[R.VALUE]) else f"{r[R.VALUE]:.{metric_decimals(r[R.METRIC])}f}")
                                for _, r in extras.iterrows()))
+    classifiers = R.normalize(records)
+    classifiers = classifiers[(classifiers[R.PROTOCOL] == CLASSIFIER) & (classifiers[R.METRIC] == mk.CLASSIFIER_VAL_ACC)]
+    for _, r in classifiers.iterrows():
+        name = r[R.NOTE].split(":")[0]
+        weak = " (weak: read its metrics with care)" if pd.notna(r[R.VALUE]) and r[R.VALUE] < WEAK_CLASSIFIER else ""
+        lines.append(f"{r[R.DOMAIN]} classifier {name}: val accuracy {r[R.VALUE]:.3f}{weak}")
     return "\n".join(lines)
