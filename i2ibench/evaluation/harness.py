@@ -48,7 +48,7 @@ from i2ibench.evaluation.real_features import real_features
 from i2ibench.evaluation.scoring import GroupScore, Rows, group_metrics, not_served, overall_key, score_group
 from i2ibench.evaluation.style_plot import plot_evaluated_style_codes
 from i2ibench.evaluation.translate import Classifiers, outputs_per_input, translate_target
-from i2ibench.features.classifier import content_labels, load_classifier
+from i2ibench.features.classifier import ClassifierConfig, content_labels, load_classifier
 from i2ibench.features.inception import InceptionFeatures
 from i2ibench.features.lpips import LPIPS
 from i2ibench.features.lpips import MIN_SIZE as LPIPS_MIN_SIZE
@@ -94,11 +94,13 @@ def load_classifiers(cfg: RunConfig, val: Any, device: Any, log: Log | None) -> 
     if spec is None or spec.multi_label:
         return Classifiers()
     progress = log is not None
-    domain = load_classifier(cfg.dataset, "domain", data_root=cfg.data_root, device=device, progress=progress)
+    # At the run's image size: a small CNN for small images, ResNet-18 from scratch above 64 px.
+    recipe = ClassifierConfig(img_size=0 if val.img_size == spec.default_img_size else int(val.img_size))
+    domain = load_classifier(cfg.dataset, "domain", recipe, data_root=cfg.data_root, device=device, progress=progress)
     found = content_labels(val)
     if found is None:
         return Classifiers(domain=domain)
-    content = load_classifier(cfg.dataset, "content", data_root=cfg.data_root, device=device, progress=progress)
+    content = load_classifier(cfg.dataset, "content", recipe, data_root=cfg.data_root, device=device, progress=progress)
     return Classifiers(domain=domain, content=content, content_of=found[0])
 
 
