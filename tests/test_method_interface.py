@@ -80,11 +80,13 @@ def test_a_one_sided_deterministic_method_runs_and_is_scored(tmp_path, monkeypat
     assert not list((run_dir / "samples").glob("latent_*")) and not list((run_dir / "samples").glob("reference_*"))
 
     df = R.load_records([run_dir])
-    assert set(df[R.MODE]) == {DETERMINISTIC}  # no style modes to report as n/a for a method without style
     protocols = df[df[R.PROTOCOL].isin(["pairwise", "pooled"])]
-    assert set(protocols[R.METRIC]) == {mk.FID, mk.MFID, mk.DENSITY, mk.COVERAGE}  # one output per input: no LPIPS
+    assert set(protocols[R.MODE]) == {DETERMINISTIC}  # no style modes to report as n/a for a method without style
+    assert {mk.FID, mk.MFID, mk.MKID, mk.PRECISION, mk.DENSITY, mk.TRANSLATION_ACC} <= set(protocols[R.METRIC])
+    assert mk.LPIPS not in set(protocols[R.METRIC])  # one output per input: no diversity
+    assert set(df[df[R.PROTOCOL] == "classifier"][R.DOMAIN]) == {"domain"}  # the classifier it was scored with
     # the dataset's declared extra evaluation (input-output LPIPS) scores this method too
-    assert set(df[R.PROTOCOL]) == {"pairwise", "pooled", "lpips-io"} and set(df[df[R.PROTOCOL] == "lpips-io"][R.METRIC]) == {mk.LPIPS_IO}
+    assert set(df[R.PROTOCOL]) == {"pairwise", "pooled", "lpips-io", "classifier"} and set(df[df[R.PROTOCOL] == "lpips-io"][R.METRIC]) == {mk.LPIPS_IO}
     fid = df[df[R.METRIC] == mk.FID].set_index([R.PROTOCOL, R.DOMAIN])
     served, unserved = fid.loc[("pairwise", "sneaker->ankle boot")], fid.loc[("pairwise", "ankle boot->sneaker")]
     assert math.isfinite(served[R.VALUE]) and served[R.N_FAKE] == 3  # 3 inputs x 1 output
