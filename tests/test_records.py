@@ -94,3 +94,12 @@ def test_records_of_the_old_protocol_name_read_as_pairwise(tmp_path):
            R.METRIC: "mfid", R.SCOPE: R.SCOPE_OVERALL, R.VALUE: 1.0, R.SOURCE: R.SOURCE_REPRODUCED}
     pd.DataFrame([row]).to_csv(tmp_path / "records.csv", index=False)
     assert R.load_records([tmp_path])[R.PROTOCOL].tolist() == ["pairwise"]
+
+
+def test_records_name_their_run_relative_to_the_working_directory(tmp_path, monkeypatch):
+    # Committed records must not hold a machine's absolute paths.
+    monkeypatch.chdir(tmp_path)
+    row = {R.METHOD: "stargan2", R.DATASET: "fashion10", R.PROTOCOL: "pooled", R.MODE: "latent", R.METRIC: "mfid",
+           R.SCOPE: R.SCOPE_OVERALL, R.VALUE: 1.0, R.SOURCE: R.SOURCE_REPRODUCED}
+    R.write_records(tmp_path / "results" / "run1", R.from_rows([row]))
+    assert R.load_records([tmp_path / "results" / "run1"])[R.RUN].tolist() == ["results/run1"]

@@ -146,6 +146,17 @@ def load_records(paths: Iterable[str | Path]) -> pd.DataFrame:
     return normalize(pd.concat(frames, ignore_index=True))
 
 
+def run_label(run_dir: str | Path) -> str:
+    """How a record names its run: the path relative to the working directory when the run is
+    under it (records committed with a project must not hold a machine's absolute paths), else
+    the absolute path."""
+    path = Path(run_dir).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def write_records(run_dir: str | Path, df: pd.DataFrame, *, merge: bool = True) -> Path:
     """Write ``run_dir/records.csv`` atomically, under an exclusive inter-process lock.
 
@@ -158,7 +169,7 @@ def write_records(run_dir: str | Path, df: pd.DataFrame, *, merge: bool = True) 
     """
     path = Path(run_dir) / RECORDS_FILE
     new = normalize(df)
-    new[RUN] = str(Path(run_dir).resolve())  # one spelling per run: tables keep its newest evaluation
+    new[RUN] = run_label(run_dir)  # one spelling per run: tables keep its newest evaluation
     path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(path, what=f"records of {Path(run_dir)}"):
         # Every records writer holds this lock, so any temp of ours here is an orphan.
