@@ -4,12 +4,11 @@ is pinned here, and both methods run end to end on cmnist through the CLI."""
 from __future__ import annotations
 
 import math
-import sys
 
 import pytest
 import torch
 
-from i2ibench.cli.main import main
+from conftest import run_cli
 from i2ibench.config import build_run_config
 from i2ibench.data.catalog import available, get_spec
 from i2ibench.errors import ConfigError
@@ -218,17 +217,6 @@ def test_paired_subset_keeps_a_fraction_of_the_digits():
 
 
 # --------------------------------------------------------------------------- end to end through the CLI
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["i2ibench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 @pytest.mark.skipif(not available(get_spec("cmnist")), reason="cmnist digits not installed")
 @pytest.mark.parametrize("name", ["hmu", "hms"])

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 
 import pytest
 import torch
 from torch import nn
 
+from conftest import run_cli
 from i2ibench.config import EvalConfig, build_run_config
 from i2ibench.data.catalog import available, create_dataset, get_spec
 from i2ibench.data.samplers import TrainSampler
@@ -337,19 +337,6 @@ def test_lpips_evaluations_catch_output_equal_to_input_and_score_the_true_answer
 
 
 # --------------------------------------------------------------------------- end to end through the CLI
-
-def run_cli(monkeypatch, capsys, *args):
-    from i2ibench.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["i2ibench", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 E2E = [
     ("cliptravelgan", FLIP, [], "tiny-clip"),
