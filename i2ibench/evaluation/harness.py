@@ -189,7 +189,7 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                                                                                    f"not translate {g.name} in {mode} mode"))
                 n_out = sum(len(tasks[t].inputs) for t in task_ids) * outputs_per_input(ev, mode)
                 bar.update(n_out)
-                say(f"[eval] {mode} -> {domains[trg]}: {n_out} translations")
+                say(f"[eval] {mode} -> {domains[trg]}: {n_out} translation{'s' if n_out != 1 else ''}")
             bar.close()
             for p in protocols:
                 served_groups = {g.name for g in plan[p] if g.tasks}

@@ -373,6 +373,11 @@ SUMMARY_METRICS = (mk.MFID, mk.MKID, mk.TRANSLATION_ACC, mk.CONTENT_PRESERVATION
                    mk.DENSITY, mk.COVERAGE, mk.LPIPS)
 
 
+def _extra_label(protocol: str, metric: str) -> str:
+    label = metric_label(metric)
+    return label if label.lower().startswith(protocol.lower()) else f"{protocol} {label}"
+
+
 def summary_text(records: pd.DataFrame) -> str:
     """The overall rows of one evaluation, one line per protocol and mode: mFID with its 95 %
     bootstrap interval, mKID, the classifier metrics, precision/recall, density/coverage, LPIPS."""
@@ -410,7 +415,7 @@ def summary_text(records: pd.DataFrame) -> str:
                     and x not in (mk.KID_STD, mk.MFID_CI_LOW, mk.MFID_CI_HIGH, mk.MKID_CI_LOW, mk.MKID_CI_HIGH)})
     extras = df[[(p, x) in other for p, x in zip(df[R.PROTOCOL], df[R.METRIC])]]
     if not extras.empty:
-        lines.append("; ".join(f"{r[R.PROTOCOL]} {metric_label(r[R.METRIC])}"
+        lines.append("; ".join(_extra_label(r[R.PROTOCOL], r[R.METRIC])
                                + (f" ({r[R.DOMAIN]})" if r[R.DOMAIN] else "") + " "
                                + ("n/a" if pd.isna(r[R.VALUE]) else f"{r[R.VALUE]:.{metric_decimals(r[R.METRIC])}f}")
                                for _, r in extras.iterrows()))
