@@ -52,7 +52,8 @@ import torch
 from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
 from i2ibench.method import Batch, DataInfo, Method
-from i2ibench.methods.stargan2 import PRESETS as STARGAN2_PRESETS  # same backbone widths, key for key
+from i2ibench.methods.stargan2 import PRESETS as STARGAN2_PRESETS
+from i2ibench.methods.stargan2 import check_stargan2_config  # same backbone widths, key for key
 from i2ibench.names import DETERMINISTIC, GROUND_TRUTH, LATENT, REFERENCE
 from i2ibench.nets.hmu import build_hmu_backbone, init_hmu_weights
 from i2ibench.registry import register_method
@@ -165,10 +166,7 @@ class HMU(Method):
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         super().__init__(cfg, info, device)
         m: HMUConfig = cfg.model
-        if m.latent_target not in ("ref", "uniform"):
-            raise ConfigError(f"model.latent_target must be 'ref' or 'uniform', got '{m.latent_target}'")
-        if m.ds_iter < 1:
-            raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
+        check_stargan2_config(m)
         if m.unimodal_channels not in (1, 3):
             raise ConfigError(f"model.unimodal_channels must be 1 or 3, got {m.unimodal_channels}")
         if not 0.0 <= m.paired_fraction <= 1.0:

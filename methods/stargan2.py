@@ -103,6 +103,14 @@ PRESETS = {
 }
 
 
+def check_stargan2_config(m: StarGAN2Config) -> None:
+    """The StarGAN v2 settings the config rules cannot express (stargan2, and hmu built on it)."""
+    if m.latent_target not in ("ref", "uniform"):
+        raise ConfigError(f"model.latent_target must be 'ref' or 'uniform', got '{m.latent_target}'")
+    if m.ds_iter < 1:
+        raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
+
+
 # --------------------------------------------------------------------------- method
 
 @register_method("stargan2")
@@ -115,10 +123,7 @@ class StarGAN2(Method):
     def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device | str = "cpu"):
         super().__init__(cfg, info, device)
         m: StarGAN2Config = cfg.model
-        if m.latent_target not in ("ref", "uniform"):
-            raise ConfigError(f"model.latent_target must be 'ref' or 'uniform', got '{m.latent_target}'")
-        if m.ds_iter < 1:
-            raise ConfigError(f"model.ds_iter must be >= 1, got {m.ds_iter}")
+        check_stargan2_config(m)
         if info.num_domains < 2:
             raise ConfigError(f"stargan2 needs at least 2 domains, dataset '{info.dataset}' has {info.num_domains}")
         if info.multi_label:
