@@ -1,7 +1,9 @@
 """Campaign specs, run states read from disk, claiming workers, collecting, and `i2ibench bench`."""
 
+import json
 import multiprocessing as mp
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +257,19 @@ def test_run_seeds_bad_input(tmp_path, monkeypatch, capsys, args, message):
                            *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_stop_ends_the_worker_and_its_run(tmp_path):
+    c = _tiny(tmp_path)
+    run = c.runs[0]
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = B._owner_path(c, run)
+    owner.parent.mkdir(parents=True)
+    owner.write_text(json.dumps({"host": socket.gethostname(), "worker_pid": worker.pid, "run_pid": child.pid}))
+    other = B._owner_path(c, c.runs[1])
+    other.write_text(json.dumps({"host": "elsewhere", "worker_pid": 1, "run_pid": 1}))
+    said = []
+    assert B.stop_local(c, say=said.append) == 1
+    assert worker.wait(30) == -9 and child.wait(30) == -15
+    assert any("elsewhere" in line for line in said)

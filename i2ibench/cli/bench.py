@@ -13,7 +13,7 @@ Each run is an `i2ibench run` directory under runs/bench/<campaign>/<run>/: fini
 skipped, stopped ones resume from their newest checkpoint. Runs go to submitit: --workers local
 processes (default), or a Slurm job array (--executor slurm). Without --detach the command waits
 and prints the progress view whenever a run moves; --status prints it once; --dry-run lists what
-would run; --collect copies finished runs' records, configs, loss logs and final grids into
+would run; --stop ends this machine's workers (runs resume later); --collect copies finished runs' records, configs, loss logs and final grids into
 results/campaigns/<campaign>/ for committing (no checkpoints).
 """
 
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="List each run, its state and its command; run nothing."),
         status: bool = typer.Option(False, "--status", help="Print where each run stands and exit."),
         collect: bool = typer.Option(False, "--collect", help="Copy finished runs into results/campaigns/<name>/ and exit."),
+        stop: bool = typer.Option(False, "--stop", help="Stop this machine's workers and their runs (they resume next time)."),
         executor: str = typer.Option("local", "--executor", help="local (worker processes) or slurm (job array)."),
         workers: int = typer.Option(2, "--workers", "-j", help="Runs at a time (local processes / array parallelism)."),
         threads: int = typer.Option(1, "--threads", help="Torch threads per run (OMP_NUM_THREADS; 0: torch's default)."),
@@ -43,8 +44,8 @@ def register(app: typer.Typer) -> None:
         from i2ibench.pipeline import bench as B
         from i2ibench.pipeline.campaign import load_campaign
 
-        if sum([dry_run, status, collect]) > 1:
-            raise ConfigError("give one of --dry-run, --status, --collect")
+        if sum([dry_run, status, collect, stop]) > 1:
+            raise ConfigError("give one of --dry-run, --status, --collect, --stop")
         slurm_params = {k: _typed(v) for k, v in parse_set_args(slurm).items()}
         if slurm_params and executor != "slurm":
             raise ConfigError("--slurm parameters need --executor slurm")
@@ -57,6 +58,10 @@ def register(app: typer.Typer) -> None:
             return
         if collect:
             B.collect(campaign, say=typer.echo)
+            return
+        if stop:
+            n = B.stop_local(campaign, say=typer.echo)
+            typer.echo(f"campaign {campaign.name}: {n} run(s) stopped; the same `bench` command resumes them")
             return
         sub = B.submit(campaign, executor=executor, workers=workers, threads=threads or None,
                        timeout_min=timeout_min, slurm=slurm_params)

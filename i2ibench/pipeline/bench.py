@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ import filelock
 import pandas as pd
 
 from i2ibench.errors import ConfigError
-from i2ibench.fileio import atomic_write
+from i2ibench.fileio import atomic_write, write_json
 from i2ibench.pipeline.campaign import Campaign, CampaignRun, load_campaign
 from i2ibench.report import records as R
 from i2ibench.train.checkpoint import CKPT_DIRNAME, list_checkpoints
@@ -171,8 +173,16 @@ def _age(seconds: float) -> str:
 Runner = Callable[[CampaignRun, Path], int]
 
 
-def run_subprocess(run: CampaignRun, log_path: Path, threads: int | None = None) -> int:
-    """Train and evaluate ``run`` in a child ``i2ibench run`` (appending its output to ``log_path``)."""
+def _owner_path(campaign: Campaign, run: CampaignRun) -> Path:
+    return campaign.out_dir / CLAIMS_DIRNAME / f"{run.name}.owner.json"
+
+
+def run_subprocess(run: CampaignRun, log_path: Path, threads: int | None = None,
+                   owner_file: Path | None = None) -> int:
+    """Train and evaluate ``run`` in a child ``i2ibench run`` (appending its output to ``log_path``).
+
+    ``owner_file`` gets ``{"host", "worker_pid", "run_pid"}`` while the child lives, for ``bench --stop``.
+    """
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -180,7 +190,42 @@ def run_subprocess(run: CampaignRun, log_path: Path, threads: int | None = None)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {run.command_line()}\n")
         log.flush()
-        return subprocess.run(run.argv(), stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        child = subprocess.Popen(run.argv(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        if owner_file is not None:
+            write_json(owner_file, {"host": socket.gethostname(), "worker_pid": os.getpid(), "run_pid": child.pid})
+        try:
+            return child.wait()
+        finally:
+            if owner_file is not None:
+                owner_file.unlink(missing_ok=True)
+
+
+def stop_local(campaign: Campaign, say: Callable[[str], None] = print) -> int:
+    """Stop this host's workers of ``campaign`` and the runs they train; returns how many runs.
+
+    Each run keeps its newest checkpoint, so the next ``bench`` resumes it. Runs of other hosts
+    (Slurm tasks) are named, not touched: cancel those jobs with ``scancel``.
+    """
+    host, stopped = socket.gethostname(), 0
+    for run in campaign.runs:
+        path = _owner_path(campaign, run)
+        try:
+            owner = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if owner.get("host") != host:
+            say(f"{run.name} runs on {owner.get('host')}: cancel its job there")
+            continue
+        # The worker first, so it takes no next run (SIGKILL: submitit's job process handles
+        # SIGTERM itself); then the run, whose checkpoints are written atomically.
+        for key, sig in (("worker_pid", signal.SIGKILL), ("run_pid", signal.SIGTERM)):
+            try:
+                os.kill(int(owner[key]), sig)
+            except (ProcessLookupError, KeyError, ValueError):
+                pass
+        say(f"stopped {run.name} (pid {owner.get('run_pid')})")
+        stopped += 1
+    return stopped
 
 
 def work_on(campaign: Campaign, names: Sequence[str] | None = None, runner: Runner | None = None,
@@ -193,7 +238,7 @@ def work_on(campaign: Campaign, names: Sequence[str] | None = None, runner: Runn
     log says why and the next ``bench`` resumes it. Returns ``(run name, exit code)`` of the
     runs this worker took.
     """
-    runner = runner or (lambda run, log: run_subprocess(run, log, threads))
+    runner = runner or (lambda run, log: run_subprocess(run, log, threads, _owner_path(campaign, run)))
     wanted = [r for r in campaign.runs if names is None or r.name in set(names)]
     tried: set[str] = set()
     taken: list[tuple[str, int]] = []
