@@ -19,6 +19,8 @@ results/campaigns/<campaign>/ for committing (no checkpoints).
 
 
 def register(app: typer.Typer) -> None:
+    register_results(app)
+
     @app.command("bench", help=BENCH_HELP, no_args_is_help=True)
     def bench(
         spec: Path = typer.Argument(..., help="Campaign spec (YAML), e.g. benchmarks/campaigns/fashion10-cpu.yaml."),
@@ -97,3 +99,32 @@ def _typed(value: str):
         except ValueError:
             pass
     return value
+
+
+def register_results(app: typer.Typer) -> None:
+    @app.command("results")
+    def results(
+        readme: Optional[Path] = typer.Option(None, "--readme", help="Rewrite this file's generated results block."),
+        check: bool = typer.Option(False, "--check", help="With --readme: exit 1 if the block is not what the "
+                                                          "records give (CI), write nothing."),
+        specs: Path = typer.Option(Path("benchmarks/campaigns"), "--specs", help="Folder of campaign specs."),
+        results_root: Path = typer.Option(Path("results/campaigns"), "--results-root",
+                                          help="Where `bench --collect` put the campaigns' runs."),
+    ) -> None:
+        """The results section from the collected campaign records: tables, plots, the papers' claims."""
+        from i2ibench.errors import ConfigError
+        from i2ibench.pipeline.results import results_markdown, update_readme
+
+        if readme is None:
+            if check:
+                raise ConfigError("--check needs --readme FILE")
+            typer.echo(results_markdown(specs, results_root))
+            return
+        if not readme.is_file():
+            raise ConfigError(f"--readme {readme} is not a file")
+        current = update_readme(readme, check=check, specs_dir=specs, results_root=results_root)
+        if check and not current:
+            typer.echo(f"{readme}: the generated results block is stale; run `i2ibench results --readme {readme}`",
+                       err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{readme}: results block {'already current' if current else 'rewritten'}")
