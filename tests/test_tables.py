@@ -238,8 +238,8 @@ def test_task_matrix_and_heatmap_files(tmp_path):
     assert mat.loc["a", "b"] == 11.5 and mat.loc["b", "a"] == 21.5 and mat.loc["c", "b"] == 41.5
     assert math.isnan(mat.loc["a", "a"]) and math.isnan(mat.loc["b", "c"])
     paths = write_heatmaps(df, tmp_path)
-    assert [p.name for p in paths] == ["lanit_fashion10_smoke_100_latent_fid.png"]
-    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in paths] == ["fashion10_smoke_pairwise_latent_fid.png", "fashion10_smoke_pooled_latent_fid.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
 def test_same_seed_in_two_runs_counts_once_newest_wins():
@@ -398,3 +398,37 @@ def test_latex_has_booktabs_rules_and_equal_columns():
     wide = render(build_tables(recs, compare_to="tunit"), "latex")
     _check_booktabs(wide)
     assert r"kim\_et\_al" in wide and r"$\pm$" in wide
+
+
+def test_heatmap_figure_domain_order_shared_scale_and_colorbar():
+    from i2ibench.report.heatmaps import colorbar_label, draw, heatmap_figures
+
+    domains = ["t-shirt", "trouser", "pullover", "dress"]  # fashion10's first four, in its order
+    rows = []
+    for m, offset in (("lanit", 0.0), ("tunit", 100.0)):
+        for src, trg in (("dress", "t-shirt"), ("trouser", "pullover"), ("t-shirt", "dress"), ("pullover", "trouser")):
+            v = offset + 10 * domains.index(src) + domains.index(trg)
+            rows.append(_rep(m, 1, v, metric="fid", protocol="pairwise", scope=R.SCOPE_TASK, domain=f"{src}->{trg}"))
+        for d in ("dress", "t-shirt"):
+            rows.append(_rep(m, 1, offset + domains.index(d), metric="fid", scope=R.SCOPE_DOMAIN, domain=d))
+    figs = heatmap_figures(R.from_rows(rows), ("fid",))
+    pair = next(f for f in figs if "pairwise" in f.name)
+    assert [label for label, _ in pair.panels] == ["lanit", "tunit"]
+    for _, mat in pair.panels:
+        assert list(mat.index) == domains and list(mat.columns) == domains  # the spec's order, not the records'
+    lanit = pair.panels[0][1]
+    assert lanit.loc["t-shirt", "dress"] == 3.0 and lanit.loc["dress", "t-shirt"] == 30.0
+    assert math.isnan(lanit.loc["t-shirt", "trouser"])  # no record: an empty cell
+    # One scale for both panels: lanit's smallest task (t-shirt->dress, 3) to tunit's largest (dress->t-shirt, 130).
+    assert pair.limits() == (3.0, 130.0)
+    fig = draw(pair)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 and {ax.images[0].get_clim() for ax in panels} == {(3.0, 130.0)}
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == domains
+    assert fig.axes[-1].get_ylabel() == colorbar_label("fid") == "FID (lower is better)"
+    assert colorbar_label("coverage") == "coverage (higher is better)"
+    pooled = next(f for f in figs if "pooled" in f.name)
+    assert list(pooled.panels[0][1].columns) == ["t-shirt", "dress"] and list(pooled.panels[0][1].index) == ["lanit", "tunit"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
