@@ -147,13 +147,15 @@ def draw(spec: HeatmapFigure):
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
     first = spec.panels[0][1]
-    cell = 0.42
-    w = 1.6 + cell * first.shape[1] + max(map(len, map(str, first.index)), default=4) * 0.07
-    h = 1.4 + cell * first.shape[0]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols + 1.2, h * nrows + 0.6), squeeze=False)
+    cell = 0.36  # inches per matrix cell (square cells)
+    w = 0.9 + cell * first.shape[1] + max(map(len, map(str, first.index)), default=4) * 0.06
+    h = 1.3 + cell * first.shape[0]
+    # constrained layout keeps the figure title, panel titles and the shared colour bar apart
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols + 1.2, h * nrows + 0.6), squeeze=False,
+                             layout="constrained")
     image = None
     for k, (ax, (label, mat)) in enumerate(zip(axes.flat, spec.panels)):
-        image = ax.imshow(mat.to_numpy(dtype=float), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        image = ax.imshow(mat.to_numpy(dtype=float), cmap="viridis", vmin=vmin, vmax=vmax, aspect="equal")
         ax.set_xticks(range(mat.shape[1]), list(mat.columns), rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(mat.shape[0]), list(mat.index), fontsize=7)
         ax.set_xlabel(spec.col_axis, fontsize=8)
@@ -183,7 +185,7 @@ def write_figure(spec: HeatmapFigure, path: str | Path) -> Path:
     fig = draw(spec)
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return path
 
