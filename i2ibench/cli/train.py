@@ -67,6 +67,28 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
         distributed.cleanup()
 
 
+def _seed_runs(seed: Optional[int], seeds: Optional[str], out: Optional[Path]) -> list[tuple[Optional[int], Optional[Path]]]:
+    """``(seed, out)`` of each run that ``--seed``/``--seeds``/``--out`` ask for, checked before any trains."""
+    from i2ibench.errors import ConfigError
+
+    if seeds is None:
+        if out is not None and "{seed}" in str(out):
+            raise ConfigError("--out contains {seed}, which only --seeds fills in")
+        return [(seed, out)]
+    if seed is not None:
+        raise ConfigError("give --seed or --seeds, not both")
+    try:
+        values = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated non-negative integers such as 0,1,2, got '{seeds}'") from None
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise ConfigError(f"--seeds expects distinct non-negative integers such as 0,1,2, got '{seeds}'")
+    if out is not None and "{seed}" not in str(out):
+        raise ConfigError("with --seeds, --out must contain {seed} (e.g. runs/lanit-s{seed}) so the runs do not share "
+                          "one directory")
+    return [(v, None if out is None else Path(str(out).replace("{seed}", str(v)))) for v in values]
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run", help=RUN_HELP, no_args_is_help=True)
     def run(
@@ -77,6 +99,8 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o",
                                            help="Run directory [default: runs/<method>-<dataset>-<preset>-s<seed>]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (train.seed)."),
+        seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds, one run after another, e.g. 0,1,2 "
+                                            "(--out, if given, must contain {seed}); for more, `i2ibench bench`."),
         resume: bool = typer.Option(True, "--resume/--no-resume",
                                     help="Continue from the newest checkpoint in the run directory, or start over "
                                          "(deleting that run's checkpoints, samples and logs)."),
@@ -96,9 +120,10 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
     ) -> None:
         try:
-            _run(method, dataset, preset, out, seed, resume, sets, config, data_root, vlm,
-                 precision.value if precision is not None else None,
-                 channels_last, no_eval, max_steps, progress)
+            for one_seed, one_out in _seed_runs(seed, seeds, out):
+                _run(method, dataset, preset, one_out, one_seed, resume, sets, config, data_root, vlm,
+                     precision.value if precision is not None else None,
+                     channels_last, no_eval, max_steps, progress)
         except I2IError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
