@@ -82,6 +82,47 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         yield fh
 
 
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temp folder next to ``path``; on success it takes ``path``'s place.
+
+    The new folder is complete before it is renamed into place; an existing ``path`` is first
+    renamed aside and then removed, so ``path`` is never a half-written folder (between the two
+    renames it is briefly absent). On an exception the temp folder is removed and ``path`` is
+    left as it was.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except Exception as e:
+        full = _disk_full_error(e)
+        if full is not None:
+            raise I2IError(f"disk full while writing {path} ({full.strerror}); "
+                           f"{'it was left as it was' if path.exists() else 'nothing was written'}") from None
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path, "w") as fh:
         fh.write(text)

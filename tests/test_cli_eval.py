@@ -19,6 +19,14 @@ def fresh_clone_cwd(tmp_path, monkeypatch):
 def test_table_compare_tunit_on_fresh_clone(fresh_clone_cwd, monkeypatch, capsys):
     code, out, err = run_cli(monkeypatch, capsys, "table", "--compare", "tunit")
     assert code == 0, err
+    # Compact by default: every line fits 120 columns; LANIT's AnimalFaces-10 row with its Δ to TUNIT.
+    assert max(map(len, out.splitlines())) <= 120
+    t1 = out.split("animalfaces10 · pooled")[1]
+    assert next(ln for ln in t1.splitlines() if ln.startswith("lanit")).split()[1:3] == ["34.11", "-13.59"]
+    assert t1.split("food10 · pooled")[0].count("source: Park et al.") == 1  # provenance once per table
+    code, out, err = run_cli(monkeypatch, capsys, "table", "--compare", "tunit", "--wide")
+    assert code == 0, err
+    assert max(map(len, out.splitlines())) > 120  # the full view, unchanged
     assert "LANIT (Park et al., CVPR 2023) Table 1" in out
     lanit_t1 = out.split("LANIT Table 2")[0]
     line = next(ln for ln in lanit_t1.splitlines() if ln.split()[:2] == ["published", "lanit"])
@@ -44,7 +52,10 @@ def test_table_shows_reproduced_runs_and_formats(fresh_clone_cwd, monkeypatch, c
     assert code == 0 and r"\begin{tabular}" in out and "34.11" in out
     code, out, _ = run_cli(monkeypatch, capsys, "table", "-f", "markdown", "-d", "animalfaces10", "-m", "lanit,tunit",
                            "--metric", "mfid", "-t", "lanit-table1")
-    assert code == 0 and "| published | lanit" in out.replace("  ", " ") and "47.70" in out and "1.46" not in out
+    assert code == 0 and "| lanit" in out and "| tunit" in out and "47.70" in out and "1.46" not in out
+    code, out, _ = run_cli(monkeypatch, capsys, "table", "-f", "markdown", "-d", "animalfaces10", "-m", "lanit,tunit",
+                           "--metric", "mfid", "-t", "lanit-table1", "--wide")
+    assert code == 0 and "| published | lanit" in out.replace("  ", " ") and "47.70" in out
     target = fresh_clone_cwd / "t.csv"
     code, _, _ = run_cli(monkeypatch, capsys, "table", "-f", "csv", "-o", str(target))
     assert code == 0 and "34.11" in target.read_text()

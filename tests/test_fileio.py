@@ -159,3 +159,20 @@ def test_run_directory_lock_before_the_directory_exists(tmp_path):
         with pytest.raises(I2IError, match=f"run directory {out_dir} is in use by another i2ibench process"):
             with fileio.exclusive_lock(out_dir, what=f"run directory {out_dir}", timeout_s=0):
                 pass
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    site = tmp_path / "site"
+    with fileio.atomic_dir(site) as tmp:
+        (tmp / "a.txt").write_text("one")
+        assert not site.exists()  # nothing there until the folder is complete
+    assert (site / "a.txt").read_text() == "one"
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_dir(site) as tmp:
+            (tmp / "b.txt").write_text("half")
+            raise RuntimeError("killed mid-way")
+    assert sorted(p.name for p in site.iterdir()) == ["a.txt"]  # the old folder, untouched
+    with fileio.atomic_dir(site) as tmp:
+        (tmp / "b.txt").write_text("two")
+    assert sorted(p.name for p in site.iterdir()) == ["b.txt"]  # replaced, not merged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no temp or old folder left beside it

@@ -2,6 +2,7 @@
 
 import io
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -237,8 +238,8 @@ def test_task_matrix_and_heatmap_files(tmp_path):
     assert mat.loc["a", "b"] == 11.5 and mat.loc["b", "a"] == 21.5 and mat.loc["c", "b"] == 41.5
     assert math.isnan(mat.loc["a", "a"]) and math.isnan(mat.loc["b", "c"])
     paths = write_heatmaps(df, tmp_path)
-    assert [p.name for p in paths] == ["lanit_fashion10_smoke_100_latent_fid.png"]
-    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in paths] == ["fashion10_smoke_pairwise_latent_fid.png", "fashion10_smoke_pooled_latent_fid.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
 def test_same_seed_in_two_runs_counts_once_newest_wins():
@@ -246,3 +247,188 @@ def test_same_seed_in_two_runs_counts_once_newest_wins():
             _rep("lanit", 2, 40.0, run="runs/c")]
     agg = aggregate(select(R.from_rows(rows)))
     assert agg["n"].tolist() == [2] and agg["mean"].tolist() == [35.0]
+
+
+
+# ----------------------------------------------------------------------------- compact tables
+
+from i2ibench.report.compact import build_compact  # noqa: E402
+from i2ibench.report.layout import WIDTH, render_compact  # noqa: E402
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _max_width(text):
+    return max(len(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize("runs", [["results/cpu"], ["results/regression/smoke.csv"],
+                                  ["results/cpu", "results/regression/smoke.csv"]])
+def test_compact_text_of_committed_records_fits_120_columns(runs):
+    recs = pd.concat([R.load_records([REPO / r for r in runs]), load_published()], ignore_index=True)
+    for compare_to in (None, "tunit"):
+        text = render_compact(build_compact(recs, compare_to=compare_to), "text")
+        assert _max_width(text) <= WIDTH
+        # and the full view of the same records does not (what --wide keeps)
+    assert _max_width(render(build_tables(recs, compare_to="tunit"), "text")) > WIDTH
+    assert "Reproduced runs" in text and TABLES["lanit-table1"] in text
+
+
+def _wide_synthetic():
+    """Rows built to be wide: long names, long varying settings, long VLM names and evaluation
+    parameters, many methods, every metric column, a long --compare name."""
+    long_method = "a-method-with-a-very-long-registered-name-that-goes-on-and-on"
+    rows = []
+    for i in range(8):
+        for s in (1, 2, 3):
+            for metric, v in (("mfid", 1234.5678 + i), ("mkid", 0.12345), ("translation_acc", 0.5),
+                              ("content_preservation", 0.25), ("density", 1.25), ("coverage", 0.75),
+                              ("lpips", 0.0123)):
+                r = _rep(f"{long_method}-{i % 3}", s, v + s, metric=metric, mode="reference", preset="cpu",
+                         run=f"runs/{i}-{s}")
+                k = i // 3  # methods i % 3 each in settings k: (method, setting) differs for every i
+                r[R.SETTING] = (f"S=random-weight VLM, loss=travel, lambda={k}.123456789 (mean over pairs), "
+                                f"d_steps={k}, an_option_with_a_long_name=value-{k}")
+                r[R.VLM] = f"open_clip:ViT-bigG-14-CLIPA-336/datacomp1b-{i}@0123456789abcdef"
+                r[R.EVAL_PARAMS] = ";".join(f"parameter_number_{j}={j * k}" for j in range(12))
+                r[R.CODE_VERSION] = f"0.1.0+g{i:07d}"
+                rows.append(r)
+    for metric in ("colour_recall", "colour_recall_set", "colour_precision", "unique_colours", "ref_colour_acc",
+                   "unimodal_mse", "lpips_io", "lpips_truth"):
+        for mode in ("latent", "reference", "deterministic"):
+            rows.append(_rep(long_method, 1, 0.5, metric=metric, protocol=f"proto-{metric}", mode=mode, preset="cpu"))
+    return R.from_rows(rows), long_method
+
+
+def test_compact_text_of_wide_synthetic_records_fits_120_columns():
+    recs, long_method = _wide_synthetic()
+    tables = build_compact(recs, compare_to=f"{long_method}-0")
+    text = render_compact(tables, "text")
+    assert _max_width(text) <= WIDTH
+    # Nothing is lost to the width: every row's mFID (mean of v + 1, v + 2, v + 3 = v + 2) and
+    # difference to the reference is printed, and every cut label is given in full in its footnote.
+    for i in range(8):
+        assert f"{1236.5678 + i:.2f} ± 1.00 (3)" in text
+    assert "+1.00" in text and "+2.00" in text  # methods 1 and 2 against method 0 in the same setting
+    assert f"row {long_method}-0 lambda=0.123456789" in text.replace("\n    ", " ")
+    extras = next(t for t in tables if "dataset evaluations" in t.title)
+    assert len(extras.columns) == 24 and text.count("dataset evaluations, continued") >= 2  # 8 metrics x 3 modes
+    for c in extras.columns:
+        assert c.label.split()[0] in text
+
+
+def test_compact_provenance_once_and_differences_as_footnotes():
+    rows = [_rep("lanit", s, v) for s, v in ((1, 30.0), (2, 32.0), (3, 34.0))]
+    rows += [_rep("tunit", s, v) for s, v in ((1, 40.0), (2, 44.0))]
+    for r in rows:
+        r[R.EVAL_PARAMS] = "max_src_per_domain=5;outs_per_input=2"
+        r[R.CODE_VERSION] = "0.1.0+gaaaaaaa" if r[R.METHOD] == "lanit" else "0.1.0+gbbbbbbb"
+    [t] = build_compact(R.from_rows(rows), compare_to="tunit")
+    text = render_compact([t], "text")
+    assert text.count("max_src_per_domain=5") == 1  # said once, under the table
+    assert "iterations: 100" in text and "seeds: 1, 2, 3" not in text.split("[a]")[0].split("all rows")[0]
+    lines = text.splitlines()
+    lanit = next(ln for ln in lines if ln.startswith("lanit"))
+    assert "32.00 ± 2.00 (3)" in lanit and "-10.00" in lanit and lanit.split()[1] == "[a]"
+    assert "[a] lanit: seeds: 1, 2, 3; code: 0.1.0+gaaaaaaa" in text
+    assert "[b] tunit: seeds: 1, 2; code: 0.1.0+gbbbbbbb" in text
+    assert [c.label for c in t.columns] == ["mFID", "Δtunit"]
+
+
+def test_compact_tags_tell_rows_of_one_method_apart():
+    rows = [_rep("cliptravelgan", 1, v, mode="deterministic") for v in (10.0, 20.0)]
+    rows[0][R.SETTING], rows[1][R.SETTING] = ("S=VLM, lambda=4.8768 (mean over pairs), d_steps=1",
+                                              "S=VLM, lambda=48.768 (mean over pairs), d_steps=1")
+    rows[1][R.RUN] = "runs/other"
+    rows += [_rep("cyclegan", 1, 15.0, mode="deterministic", preset="cpu")]
+    [t] = build_compact(R.from_rows(rows))
+    assert t.labels == ["cliptravelgan lambda=4.8768", "cliptravelgan lambda=48.768", "cyclegan"]
+    assert "preset: smoke" in t.notes[0] and "preset: cpu" in t.notes[2]
+    assert "lambda" not in t.notes[0]  # the tag shows it; the common items go under the table
+
+
+def test_compact_best_marks_follow_the_metric_registry():
+    rows = []
+    for m, fid, cov, inout in (("a", 30.0, 0.5, 0.1), ("b", 20.0, 0.7, 0.2), ("c", 20.004, 0.7, 0.3)):
+        rows += [_rep(m, 1, fid), _rep(m, 1, cov, metric="coverage"), _rep(m, 1, 1.0, metric="density"),
+                 _rep(m, 1, inout, metric="lpips_io", protocol="lpips-io")]
+    tables = build_compact(R.from_rows(rows))
+    main = tables[0]
+    col = {c.metric: j for j, c in enumerate(main.columns)}
+    best = {m: [main.best[i][col[k]] for k in ("mfid", "coverage", "density")] for i, m in enumerate(main.methods)}
+    # lower mFID is best (20.00 twice as shown: a tie), higher coverage is best, all-equal density: none
+    assert best == {"a": [False, False, False], "b": [True, True, False], "c": [True, True, False]}
+    extras = tables[1]
+    assert not any(any(r) for r in extras.best)  # LPIPS in-out has no better direction
+    text = render_compact(tables, "text")
+    assert "20.00*" in text and "30.00*" not in text and "0.100*" not in text
+    assert "**20.00**" in render_compact(tables, "markdown")
+    assert r"\textbf{20.00}" in render_compact(tables, "latex")
+
+
+def test_compact_never_mixes_published_and_reproduced():
+    both = pd.concat([_synthetic(), load_published()], ignore_index=True)
+    tables = build_compact(both, compare_to="tunit")
+    for t in tables:
+        flat = " ".join(" ".join(r) for r in t.cells)
+        if t.section == "reproduced":
+            assert "34.11" not in flat and "47.70" not in flat
+        else:
+            assert "32.00 ± 2.00 (3)" not in flat
+    t1 = next(t for t in tables if t.section == "lanit-table1" and t.dataset == "animalfaces10")
+    lanit = t1.cells[t1.labels.index("lanit")]
+    assert lanit[:2] == ["34.11", "-13.59"]
+    assert any("Park et al." in c for c in t1.common)  # the citation, once under the table
+    assert [t.section for t in tables][-1] == "reproduced" and tables[0].section == "lanit-table1"
+
+
+def _check_booktabs(tex):
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\hline" not in tex
+    for tabular in re.findall(r"\\begin\{tabular\}.*?\\end\{tabular\}", tex, flags=re.S):
+        rows = [ln for ln in tabular.splitlines() if ln.rstrip().endswith(r"\\")]
+        counts = {len(re.findall(r"(?<!\\)&", ln)) for ln in rows}
+        assert len(rows) >= 2 and len(counts) == 1, counts
+
+
+def test_latex_has_booktabs_rules_and_equal_columns():
+    recs = pd.concat([_synthetic(), load_published(), R.load_records([REPO / "results" / "cpu"])], ignore_index=True)
+    compact = render_compact(build_compact(recs, compare_to="tunit"), "latex")
+    _check_booktabs(compact)
+    assert compact.count(r"\begin{tabular}") == len(build_compact(recs, compare_to="tunit"))
+    wide = render(build_tables(recs, compare_to="tunit"), "latex")
+    _check_booktabs(wide)
+    assert r"kim\_et\_al" in wide and r"$\pm$" in wide
+
+
+def test_heatmap_figure_domain_order_shared_scale_and_colorbar():
+    from i2ibench.report.heatmaps import colorbar_label, draw, heatmap_figures
+
+    domains = ["t-shirt", "trouser", "pullover", "dress"]  # fashion10's first four, in its order
+    rows = []
+    for m, offset in (("lanit", 0.0), ("tunit", 100.0)):
+        for src, trg in (("dress", "t-shirt"), ("trouser", "pullover"), ("t-shirt", "dress"), ("pullover", "trouser")):
+            v = offset + 10 * domains.index(src) + domains.index(trg)
+            rows.append(_rep(m, 1, v, metric="fid", protocol="pairwise", scope=R.SCOPE_TASK, domain=f"{src}->{trg}"))
+        for d in ("dress", "t-shirt"):
+            rows.append(_rep(m, 1, offset + domains.index(d), metric="fid", scope=R.SCOPE_DOMAIN, domain=d))
+    figs = heatmap_figures(R.from_rows(rows), ("fid",))
+    pair = next(f for f in figs if "pairwise" in f.name)
+    assert [label for label, _ in pair.panels] == ["lanit", "tunit"]
+    for _, mat in pair.panels:
+        assert list(mat.index) == domains and list(mat.columns) == domains  # the spec's order, not the records'
+    lanit = pair.panels[0][1]
+    assert lanit.loc["t-shirt", "dress"] == 3.0 and lanit.loc["dress", "t-shirt"] == 30.0
+    assert math.isnan(lanit.loc["t-shirt", "trouser"])  # no record: an empty cell
+    # One scale for both panels: lanit's smallest task (t-shirt->dress, 3) to tunit's largest (dress->t-shirt, 130).
+    assert pair.limits() == (3.0, 130.0)
+    fig = draw(pair)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2 and {ax.images[0].get_clim() for ax in panels} == {(3.0, 130.0)}
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == domains
+    assert fig.axes[-1].get_ylabel() == colorbar_label("fid") == "FID (lower is better)"
+    assert colorbar_label("coverage") == "coverage (higher is better)"
+    pooled = next(f for f in figs if "pooled" in f.name)
+    assert list(pooled.panels[0][1].columns) == ["t-shirt", "dress"] and list(pooled.panels[0][1].index) == ["lanit", "tunit"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

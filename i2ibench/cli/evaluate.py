@@ -117,10 +117,11 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the table to this file (atomically) instead of printing it."),
         heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Also write source x target heatmaps (PNG) of the per-task results of the selected runs into this folder."),
         as_json: bool = typer.Option(False, "--json", help="Print the selected records (one JSON object per row) instead of tables."),
+        wide: bool = typer.Option(False, "--wide", help="The full view: every configuration field and metric in columns, one table per section (csv and --classwise are always full)."),
     ) -> None:
         """Result tables: reproduced runs (mean ± std (n) over seeds) and the published numbers.
 
-        `i2ibench table --compare tunit` prints every published table (LANIT Table 1 and 2, StarGAN v2 README, CLIPTraVeLGAN) and the reproduced runs found under runs/, each with the difference to TUNIT where TUNIT has a number on the same dataset, protocol and mode. Published and reproduced numbers are in separate sections: the papers used other feature extractors and protocols (each row says which).
+        `i2ibench table --compare tunit` prints every published table (LANIT Table 1 and 2, StarGAN v2 README, CLIPTraVeLGAN) and the reproduced runs found under runs/, each with the difference to TUNIT where TUNIT has a number on the same dataset, protocol and mode. Published and reproduced numbers are in separate tables: the papers used other feature extractors and protocols. By default the tables are compact (one per dataset, protocol and mode; text fits 120 columns; the best value per column marked; how the rows were made printed once under each table); --wide gives every field in columns.
         """
         from i2ibench.fileio import check_output_file, check_writable_dir, write_text
         from i2ibench.report import records as R
@@ -157,11 +158,17 @@ def register(app: typer.Typer) -> None:
             chosen = select(records, classwise=classwise, **filters)
             typer.echo(chosen.to_json(orient="records"))
             return
-        secs = build_tables(records, compare_to=compare, classwise=classwise, **filters)
-        if not secs:
+        if wide or classwise or fmt == "csv":
+            secs = build_tables(records, compare_to=compare, classwise=classwise, **filters)
+            text = render(secs, fmt) if secs else ""
+        else:
+            from i2ibench.report.compact import build_compact
+            from i2ibench.report.layout import render_compact
+
+            text = render_compact(build_compact(records, compare_to=compare, **filters), fmt)
+        if not text:
             typer.echo("no records match (reproduced runs are read from runs/**/records.csv; see --runs)", err=True)
             return
-        text = render(secs, fmt)
         if output is not None:
             write_text(output, text)
             typer.echo(f"wrote {output}", err=True)

@@ -20,7 +20,7 @@ app = typer.Typer(
 
 # Each module defines register(app) and owns its commands.
 COMMAND_MODULES = ("i2ibench.cli.data", "i2ibench.cli.train", "i2ibench.cli.evaluate", "i2ibench.cli.vlm",
-                   "i2ibench.cli.classifier", "i2ibench.cli.stats", "i2ibench.cli.bench")
+                   "i2ibench.cli.classifier", "i2ibench.cli.stats", "i2ibench.cli.report", "i2ibench.cli.bench")
 
 
 def _version(value: bool) -> None:

@@ -18,7 +18,8 @@ class MetricSpec:
     """What a table needs to know of a metric key.
 
     ``overall``: the key of its mean over a protocol's groups (``fid`` -> ``mfid``), or ``None``
-    when the overall row keeps the same key (mean density, ...).
+    when the overall row keeps the same key (mean density, ...). ``ranked``: whether a table
+    marks a best value (False for diagnostics without a better direction).
     """
 
     name: str
@@ -27,6 +28,7 @@ class MetricSpec:
     higher_is_better: bool
     decimals: int = 3
     overall: str | None = None
+    ranked: bool = True
 
 
 def _register(spec: MetricSpec) -> None:
@@ -71,8 +73,9 @@ for _spec in (
     MetricSpec(mk.MKID_CI_HIGH, "mKID 95% high", "upper end of the 95 % bootstrap interval of mKID", False, 4),
     # Diagnostic, no better direction: ~0 means the output is the input (the CLIPTraVeLGAN paper's
     # lambda >= 0.003 failure); large values mean the image changed a lot. Marked lower-is-better
-    # only so that tables order it; read it beside FID and lpips_truth.
-    MetricSpec(mk.LPIPS_IO, "LPIPS in-out", "mean LPIPS (AlexNet) between each input and its translation", False, 4),
+    # only so that tables order it, and never marked best; read it beside FID and lpips_truth.
+    MetricSpec(mk.LPIPS_IO, "LPIPS in-out", "mean LPIPS (AlexNet) between each input and its translation", False, 4,
+               ranked=False),
     MetricSpec(mk.LPIPS_TRUTH, "LPIPS to truth",
                "mean LPIPS (AlexNet) between each translation and the input's known true translation", False, 4),
     MetricSpec(mk.COLOUR_RECALL, "colour recall", "cmnist: distinct palette colours among an input's outputs / 10, "

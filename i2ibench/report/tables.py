@@ -4,7 +4,8 @@ Pipeline: ``select`` (filters, one evaluation per run) -> ``aggregate`` (the see
 configuration -> mean, std, n) -> ``compare`` (difference to a reference method on the same
 dataset, protocol and mode) -> ``sections`` (one pivot per published table, then one for
 reproduced runs; rows: source, method and whatever else varies; columns: dataset x metric,
-or per domain with ``classwise``) -> ``render`` (text, csv, markdown, latex).
+or per domain with ``classwise``) -> ``render`` (text, csv, markdown, latex). This is the full
+(``--wide``) view; ``report.compact`` builds the default compact tables from the same steps.
 
 Reproduced and published numbers are never mixed in one section: the papers used other
 feature extractors and protocols (their rows say which), so only rows of one section are
@@ -28,6 +29,7 @@ from i2ibench.metrics.registry import MetricSpec, metric_order
 from i2ibench.names import CLASSIFIER, canonical_protocol
 from i2ibench.registry import METRICS
 from i2ibench.report import records as R
+from i2ibench.report.latex import latex_escape, latex_tabular
 from i2ibench.report.published import DECIMALS, TABLES
 
 REPRODUCED_SECTION = "reproduced"
@@ -313,15 +315,6 @@ def _constants_line(section: Section) -> str:
     return "; ".join(f"{k}: {v}" for k, v in section.constants.items() if v not in ("", "nan"))
 
 
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "Δ": r"$\Delta$", "→": r"$\rightarrow$"}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
-
-
 def render(secs: Iterable[Section], fmt: str = "text") -> str:
     """All sections as one string in ``fmt`` (csv: one CSV with a leading ``table`` column)."""
     from tabulate import tabulate
@@ -354,17 +347,9 @@ def render(secs: Iterable[Section], fmt: str = "text") -> str:
                          + tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True))
         else:
             headers, body = _flat_rows(s, " ")
-            table = tabulate([[latex_escape(c) for c in row] for row in body],
-                             headers=[latex_escape(h) for h in headers], tablefmt="latex_booktabs_raw"
-                             if "latex_booktabs_raw" in _tabulate_formats() else "latex_raw", disable_numparse=True)
+            table = latex_tabular([latex_escape(h) for h in headers], [[latex_escape(c) for c in row] for row in body])
             parts.append(f"% {s.title}\n" + (f"% {const}\n" if const else "") + table)
     return "\n\n".join(parts) + ("\n" if parts else "")
-
-
-def _tabulate_formats() -> list[str]:
-    from tabulate import tabulate_formats
-
-    return list(tabulate_formats)
 
 
 # The columns of an evaluation's summary (the rest is in the records and `i2ibench table --wide`).
