@@ -1,5 +1,6 @@
 """Record schema, atomic writing, merging and loading."""
 
+import json
 import math
 
 import pandas as pd
@@ -103,3 +104,12 @@ def test_records_name_their_run_relative_to_the_working_directory(tmp_path, monk
            R.SCOPE: R.SCOPE_OVERALL, R.VALUE: 1.0, R.SOURCE: R.SOURCE_REPRODUCED}
     R.write_records(tmp_path / "results" / "run1", R.from_rows([row]))
     assert R.load_records([tmp_path / "results" / "run1"])[R.RUN].tolist() == ["results/run1"]
+
+
+def test_json_gives_counts_as_integers():
+    df = R.from_rows([{R.METHOD: "m", R.DATASET: "d", R.PROTOCOL: "pooled", R.MODE: "latent", R.METRIC: "mfid",
+                       R.SCOPE: R.SCOPE_OVERALL, R.VALUE: 1.5, R.SEED: 777, R.ITERATIONS: 500, R.N_FAKE: 200,
+                       R.SOURCE: R.SOURCE_REPRODUCED}])
+    row = json.loads(R.to_json(df))[0]
+    assert row["seed"] == 777 and isinstance(row["seed"], int) and isinstance(row["iterations"], int)
+    assert row["value"] == 1.5 and row["n_real"] is None

@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             from i2ibench.report import records as R
 
-            typer.echo(df[df[R.SCOPE] == R.SCOPE_OVERALL].to_json(orient="records"))
+            typer.echo(R.to_json(df[df[R.SCOPE] == R.SCOPE_OVERALL]))
 
     @app.command("table")
     def table_cmd(
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
             from i2ibench.report.tables import select
 
             chosen = select(records, classwise=classwise, **filters)
-            typer.echo(chosen.to_json(orient="records"))
+            typer.echo(R.to_json(chosen))
             return
         if wide or classwise or fmt == "csv":
             secs = build_tables(records, compare_to=compare, classwise=classwise, **filters)

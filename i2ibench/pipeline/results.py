@@ -21,16 +21,17 @@ from i2ibench.fileio import write_text
 from i2ibench.pipeline.campaign import Campaign, load_campaign
 from i2ibench.report import records as R
 from i2ibench.report.claims import TRADEOFF_DATASET, judge_all
-from i2ibench.report.tables import build_tables, render
+from i2ibench.report.compact import build_compact
+from i2ibench.report.layout import markdown_table
 from i2ibench.report.tradeoff import plot_tradeoff, tradeoff_points
 
 BEGIN = "<!-- BEGIN generated results: `i2ibench results --readme README.md` writes this block; do not edit -->"
 END = "<!-- END generated results -->"
 SPECS_DIR = Path("benchmarks") / "campaigns"
 RESULTS_ROOT = Path("results") / "campaigns"
-# What a README table shows: the headline metrics (every metric is in the records and `i2ibench table`).
-README_METRICS = ("mfid", "mkid", "translation_acc", "content_preservation", "density", "coverage", "lpips",
-                  "unimodal_mse", "lpips_truth", "lpips_io")
+# The README shows the pooled protocol (a domain's fakes from every source against its reals) and
+# the datasets' own evaluations; `i2ibench table --runs results/campaigns` prints every table.
+README_PROTOCOLS = ("pooled", "unimodal", "colour", "lpips-io", "lpips-truth")
 TRADEOFF_PNG = "tradeoff.png"
 
 
@@ -58,10 +59,8 @@ def campaign_block(campaign: Campaign, records: pd.DataFrame) -> str:
     if records.empty:
         lines += ["No runs collected yet.", ""]
         return "\n".join(lines)
-    for dataset in dict.fromkeys(records[R.DATASET]):
-        secs = build_tables(records, datasets=[dataset], metrics=list(README_METRICS), protocols=["pooled", "unimodal"])
-        if secs:
-            lines += [f"`{dataset}`, pooled protocol (mean ± sd (n seeds)):", "", render(secs, "markdown").strip(), ""]
+    for table in build_compact(records, protocols=list(README_PROTOCOLS)):
+        lines += [markdown_table(table).strip(), ""]
     plot = campaign.results_dir / TRADEOFF_PNG
     if plot.is_file():
         lines += [f"![FID against content preservation]({plot.as_posix()})", ""]

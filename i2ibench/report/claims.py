@@ -151,7 +151,7 @@ def judge_tradeoff(records: pd.DataFrame) -> list[Verdict]:
         if len(by_lambda) < 3:
             out.append(Verdict(cid, statement, source, NO_DATA, f"{len(by_lambda)} λ values evaluated; 3 or more needed"))
             continue
-        rho = float(stats.spearmanr(by_lambda.index, by_lambda[col]).statistic)
+        rho = round(float(stats.spearmanr(by_lambda.index, by_lambda[col]).statistic), 9)  # 0.8 is 0.7999..
         verdict = REPRODUCED if rho >= RHO_THRESHOLD else NOT_REPRODUCED if rho <= -RHO_THRESHOLD else INCONCLUSIVE
         d = 1 if col == mk.FID else 3
         series = ", ".join(f"λ {lam_:g}: {v:.{d}f}" for lam_, v in by_lambda[col].items())

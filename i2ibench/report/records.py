@@ -183,6 +183,20 @@ def write_records(run_dir: str | Path, df: pd.DataFrame, *, merge: bool = True) 
     return path
 
 
+INTEGER = (SEED, ITERATIONS, N_SEEDS, N_FAKE, N_REAL)  # counts: whole numbers where given
+
+
+def to_json(df: pd.DataFrame) -> str:
+    """Records as a JSON array of objects; seeds, iterations and counts as integers (null if absent)."""
+    out = df.copy()
+    for c in INTEGER:
+        if c in out.columns:
+            values = pd.to_numeric(out[c], errors="coerce")
+            if (values.dropna() % 1 == 0).all():
+                out[c] = values.astype("Int64")
+    return out.to_json(orient="records")
+
+
 def write_csv(path: str | Path, df: pd.DataFrame) -> None:
     """Write ``df`` as CSV to ``path`` atomically (``I2IError`` naming it if the disk is full)."""
     with atomic_write(path, "w") as fh:
