@@ -2,10 +2,10 @@
 
 import json
 import multiprocessing as mp
-import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import campaign_workers
@@ -217,16 +217,82 @@ def test_bench_cli_runs_a_campaign_through_submitit(tmp_path):
     spec = _spec(tmp_path, {"name": "e2e", "presets": ["smoke"], "seeds": [0], "set": {"eval.enabled": False},
                             "runs": [{"methods": ["cyclegan", "travelgan"], "dataset": "fashion-sneaker2boot"}]})
     cmd = [sys.executable, "-m", "i2ibench.cli", "bench", str(spec), "--workers", "2", "--refresh", "1"]
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "all runs done" in out.stdout
+    assert "all runs done" in out.stdout and "2 done, 0 running" in out.stdout
     for m in ("cyclegan", "travelgan"):
         run_dir = tmp_path / "runs" / "bench" / "e2e" / f"{m}-fashion-sneaker2boot-smoke-s0"
         assert (run_dir / "checkpoints" / "ckpt_00000004.pt").is_file()
         assert "i2ibench run --method " + m in (tmp_path / "runs/bench/e2e/logs" / f"{run_dir.name}.log").read_text()
-    again = subprocess.run(cmd + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(cmd + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.stdout.count("skip (done)") == 2
-    shutil.rmtree(tmp_path / "runs")
+
+
+def _wait_for(predicate, seconds=900):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(1)
+    return False
+
+
+def test_detach_into_a_pipe_returns_and_stop_ends_the_run(tmp_path):
+    """--detach returns while its run trains (its output is a pipe the workers must not hold);
+    --stop ends the worker and the run, which keeps its checkpoints and resumes next time."""
+    spec = _spec(tmp_path, {"name": "long", "presets": ["smoke"], "seeds": [0],
+                            "set": {"eval.enabled": False, "train.total_iters": 1_000_000},
+                            "runs": [{"method": "cyclegan", "dataset": "fashion-sneaker2boot"}]})
+    cmd = [sys.executable, "-m", "i2ibench.cli", "bench", str(spec)]
+    out = subprocess.run(cmd + ["--detach", "--workers", "1"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0 and "handed to 1 local job(s)" in out.stdout, out.stderr[-2000:]
+    c = load_campaign(spec, runs_root=tmp_path / "runs" / "bench")
+    run = c.runs[0]
+    assert _wait_for(lambda: B.run_state(c, run).state == B.RUNNING and B.run_state(c, run).step >= 2
+                     and B._owner_path(c, run).is_file())
+    stopped = subprocess.run(cmd + ["--stop"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "1 run(s) stopped" in stopped.stdout, stopped.stderr[-2000:]
+    assert _wait_for(lambda: B.run_state(c, run).state == B.PARTIAL)
+    assert list((run.out_dir / "checkpoints").glob("ckpt_*.pt"))
+    dry = subprocess.run(cmd + ["--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "resume" in dry.stdout
+
+
+class _Job:
+    def __init__(self, finished_after):
+        self.polls, self.finished_after, self.job_id = 0, finished_after, "1"
+
+    def done(self):
+        self.polls += 1
+        return self.polls > self.finished_after
+
+    def exception(self):
+        return None
+
+
+def test_wait_prints_the_view_when_a_run_moves(tmp_path):
+    c = _tiny(tmp_path)
+    job = _Job(finished_after=2)
+    views = []
+    calls = {"n": 0}
+
+    def say(text):
+        views.append(text)
+
+    real_sleep = time.sleep
+    try:
+        def step(_seconds):
+            calls["n"] += 1
+            if calls["n"] == 1:  # the first run moves between two checks
+                _write_log(c.runs[0].out_dir, 3)
+        time.sleep = step
+        states = B.wait(c, B.Submission([job], [r.name for r in c.runs], "local"), refresh_s=0, say=say)
+    finally:
+        time.sleep = real_sleep
+    assert len(views) == 2  # the first view, then one after the run moved; unchanged checks print nothing
+    assert "0 partial" in views[0] and "1 partial" in views[1] and "3/4" in views[1]
+    assert states[c.runs[0].name] == B.PARTIAL
 
 
 def test_run_seeds_gives_one_directory_per_seed(tmp_path, monkeypatch, capsys):

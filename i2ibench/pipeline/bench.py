@@ -20,12 +20,14 @@ files to ``.../jobs/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,6 +284,25 @@ def _array_task(spec_path: str, runs_root: str, results_root: str, name: str, th
     return work_on(campaign, names=[name], threads=threads)
 
 
+@contextlib.contextmanager
+def _children_without_our_stdio():
+    """Local jobs outlive ``bench --detach``: they must not hold its stdout/stderr (a pipe such as
+    ``bench ... | tee`` would never end). Children started in this block inherit /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 @dataclass
 class Submission:
     """What :func:`submit` started: the submitit jobs and the runs they cover."""
@@ -313,7 +334,8 @@ def submit(campaign: Campaign, *, executor: str = "local", workers: int = 2, thr
     if executor == "local":
         ex = submitit.LocalExecutor(folder=folder)
         ex.update_parameters(timeout_min=timeout_min)
-        jobs = [ex.submit(_local_worker, *args, threads) for _ in range(min(workers, len(todo)))]
+        with _children_without_our_stdio():
+            jobs = [ex.submit(_local_worker, *args, threads) for _ in range(min(workers, len(todo)))]
     else:
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
         params = {"timeout_min": timeout_min, "cpus_per_task": threads or 1, "slurm_array_parallelism": workers,
