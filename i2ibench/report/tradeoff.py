@@ -11,6 +11,7 @@ task's row where the records have one, else from the overall row. Usage, on fini
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -50,25 +51,33 @@ def tradeoff_points(records: pd.DataFrame, y: str = mk.CONTENT_PRESERVATION, tas
     return out.drop_duplicates(POINT).reset_index(drop=True)
 
 
+def _short_setting(setting: str) -> str:
+    # The parts that tell the sweep's points apart; the full setting is in the records and tables.
+    setting = re.sub(r"\s*\([^)]*\)", "", setting)  # "(mean over pairs)"
+    keep = [p.strip() for p in setting.split(",") if p.strip().split("=")[0] in ("S", "lambda", "loss")]
+    return ", ".join(keep) if keep else setting
+
+
 def plot_tradeoff(points: pd.DataFrame, y: str, path: str | Path, title: str = "") -> Path:
-    """Scatter FID (x) against ``y``, each point labelled ``method: setting``; PNG written atomically."""
+    """Scatter FID (x) against ``y``, one marker per run and a legend ``method: setting``; PNG written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for _, p in points.iterrows():
-        ax.scatter(p[mk.FID], p[y])
-        ax.annotate(f"{p[R.METHOD]}: {p[R.SETTING]}", (p[mk.FID], p[y]), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")
-    ax.set_xlabel("FID (A -> B, pairwise)")
-    ax.set_ylabel(metric_label(y))
-    ax.set_title(title or f"FID against {metric_label(y)}", fontsize=9)
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    markers = "osD^vP*Xh<>p"
+    for i, (_, p) in enumerate(points.iterrows()):
+        ax.scatter(p[mk.FID], p[y], marker=markers[i % len(markers)], s=60,
+                   label=f"{p[R.METHOD]}: {_short_setting(str(p[R.SETTING]))}")
+    ax.set_xlabel("FID of the A -> B task (pairwise; lower is better)")
+    ax.set_ylabel(f"{metric_label(y)} (higher is better)" if y == mk.CONTENT_PRESERVATION else metric_label(y))
+    ax.set_title(title or f"FID against {metric_label(y)}", fontsize=9, wrap=True)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=7.5, frameon=False)
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
 
