@@ -1,0 +1,206 @@
+"""The optimised training steps compute what the plain ones do (issue 17).
+
+Two kinds of change, two kinds of proof:
+- work shared between the D and G steps (one generator encoding, one latent fake) uses the
+  same kernels on the same numbers: the weights after three iterations are bit-identical to
+  the plain step's in fp32 (fused convolutions and fused optimisers switched off);
+- fused resampling convolutions and fused optimisers reorder fp32 sums. In fp32, Adam's first
+  steps (beta1 = 0: update = lr * g / |g|) turn a round-off difference in a gradient near 0 into a
+  step of up to lr, so equality after training is checked in float64, where round-off is 1e-16:
+  all weights after three iterations equal the plain step's to 1e-9. Each fused operation alone
+  is checked in fp32 against its plain counterpart at fp32 tolerances.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from i2ibench.config import build_run_config
+from i2ibench.method import Batch, DataInfo
+from i2ibench.nets.stargan2 import (AdainResBlk, Generator, ResBlk, conv3_avgpool, set_fused_resampling,
+                                    upsample_conv3)
+from i2ibench.registry import create_method
+from i2ibench.train.optim import adam, rmsprop
+
+K = 4
+
+
+@pytest.fixture
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch.float64
+    torch.set_default_dtype(old)
+
+
+def _conv(cin: int, cout: int, dtype) -> torch.nn.Conv2d:
+    torch.manual_seed(0)
+    return torch.nn.Conv2d(cin, cout, 3, 1, 1).to(dtype)
+
+
+# float64: to 1e-12; fp32: torch.testing's fp32 defaults (rtol 1.3e-6, atol 1e-5)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, {"rtol": 0, "atol": 1e-12}), (torch.float32, {})])
+def test_conv3_avgpool_is_conv_then_pool(dtype, tol):
+    conv = _conv(5, 7, dtype)
+    x = torch.randn(2, 5, 8, 8, dtype=dtype, requires_grad=True)
+    plain = F.avg_pool2d(conv(x), 2)
+    fused = conv3_avgpool(x, conv)
+    torch.testing.assert_close(fused, plain, **tol)
+    g = torch.randn_like(plain)
+    gx_p, gw_p, gb_p = torch.autograd.grad(plain, (x, conv.weight, conv.bias), g)
+    gx_f, gw_f, gb_f = torch.autograd.grad(fused, (x, conv.weight, conv.bias), g)
+    for a, b in ((gx_f, gx_p), (gw_f, gw_p), (gb_f, gb_p)):
+        torch.testing.assert_close(a, b, **tol)
+
+
+# float64: to 1e-12; fp32: torch.testing's fp32 defaults (rtol 1.3e-6, atol 1e-5)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, {"rtol": 0, "atol": 1e-12}), (torch.float32, {})])
+def test_upsample_conv3_is_upsample_then_conv(dtype, tol):
+    conv = _conv(5, 7, dtype)
+    x = torch.randn(2, 5, 6, 6, dtype=dtype, requires_grad=True)
+    plain = conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+    fused = upsample_conv3(x, conv)
+    assert fused.shape == (2, 7, 12, 12)
+    torch.testing.assert_close(fused, plain, **tol)
+    g = torch.randn_like(plain)
+    for a, b in zip(torch.autograd.grad(fused, (x, conv.weight, conv.bias), g),
+                    torch.autograd.grad(plain, (x, conv.weight, conv.bias), g)):
+        torch.testing.assert_close(a, b, **tol)
+
+
+def test_fused_blocks_equal_unfused_blocks_with_double_backward(float64):
+    """The R1 penalty differentiates through the discriminator twice: fused blocks must agree there too."""
+    torch.manual_seed(0)
+    down, up = ResBlk(4, 6, normalize=True, downsample=True), AdainResBlk(6, 4, 3, upsample=True)
+    x, s = torch.randn(2, 4, 8, 8, requires_grad=True), torch.randn(2, 3)
+    results = []
+    for fused in (False, True):
+        set_fused_resampling(down, fused), set_fused_resampling(up, fused)
+        out = up(down(x), s)
+        (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        grads = torch.autograd.grad(gx.pow(2).sum(), list(down.parameters()) + list(up.parameters()),
+                                    materialize_grads=True)  # biases after the last conv: zero
+        results.append((out, gx, grads))
+    (o0, g0, p0), (o1, g1, p1) = results
+    torch.testing.assert_close(o1, o0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(g1, g0, rtol=0, atol=1e-12)
+    for a, b in zip(p1, p0):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+def test_generator_encode_then_decode_is_forward_bitwise():
+    torch.manual_seed(0)
+    g = Generator(32, 8, 16, 0, 8)
+    x, s, s2 = torch.randn(2, 3, 32, 32), torch.randn(2, 8), torch.randn(2, 8)
+    enc = g.encode_only(x)
+    assert torch.equal(g.decode_from(enc, s), g(x, s))
+    assert torch.equal(g.decode_from(enc, s2), g(x, s2))  # one encoding serves any style
+
+
+@pytest.mark.parametrize("make", [
+    lambda p, plain: adam(p, lr=1e-3, betas=(0.0, 0.99), weight_decay=1e-4, plain=plain),
+    lambda p, plain: rmsprop(p, lr=1e-3, weight_decay=1e-4, plain=plain),
+], ids=["adam", "rmsprop"])
+def test_fused_optimisers_equal_the_per_parameter_loop(make):
+    torch.manual_seed(0)
+    shapes = [(7, 5, 3, 3), (7,), (11, 13)]
+    params = {plain: [torch.nn.Parameter(torch.randn(s)) for s in shapes] for plain in (True, False)}
+    for a, b in zip(params[True], params[False]):
+        b.data.copy_(a.data)
+    opts = {plain: make(ps, plain) for plain, ps in params.items()}
+    assert opts[True].param_groups[0].get("fused") in (None, False)
+    assert opts[False].param_groups[0].get("fused") or opts[False].param_groups[0].get("foreach")
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        grads = [torch.randn(s, generator=g) for s in shapes]
+        for plain in (True, False):
+            for p, gr in zip(params[plain], grads):
+                p.grad = gr.clone()
+            opts[plain].step()
+    for a, b in zip(params[True], params[False]):
+        torch.testing.assert_close(b.data, a.data)  # fp32 defaults: rtol 1.3e-6, atol 1e-5
+
+
+# --------------------------------------------------------------------------- whole iterations
+
+def _method(name: str, plain: bool, dtype=torch.float32, **overrides):
+    cfg = build_run_config(name, "fashion10", "smoke", {"train.plain_step": plain, **overrides})
+    torch.manual_seed(0)
+    m = create_method(name, cfg, DataInfo("t", [f"d{i}" for i in range(K)], cfg.train.img_size), "cpu")
+    m.nets.to(dtype), m.nets_ema.to(dtype)
+    return m.train(), cfg
+
+
+def _batches(cfg, n: int = 3) -> list[Batch]:
+    g = torch.Generator().manual_seed(1)
+    s, b = cfg.train.img_size, cfg.train.batch_size
+    img = lambda: (torch.rand(b, 3, s, s, generator=g) * 2 - 1).to(torch.get_default_dtype())  # noqa: E731
+    y = lambda: torch.randint(0, K, (b,), generator=g)  # noqa: E731
+    return [Batch(x_src=img(), y_src=y(), x_ref=img(), x_ref2=img(), y_ref=y()) for _ in range(n)]
+
+
+def _train(m, cfg, first_step: int = 0) -> dict[str, float]:
+    torch.manual_seed(5)  # the step's own draws (latent codes, augmentations) come from the global RNG
+    logs = {}
+    for i, b in enumerate(_batches(cfg)):
+        logs = m.training_step(b, first_step + i)
+    return logs
+
+
+def _weights(m) -> dict[str, torch.Tensor]:
+    out = {f"nets.{k}": v for k, v in m.nets.state_dict().items()}
+    out.update({f"ema.{k}": v for k, v in m.nets_ema.state_dict().items()})
+    return out
+
+
+def _plain_kernels(m) -> None:
+    """Fused convolutions and optimiser kernels off: what is left is the shared work."""
+    for group in (m.nets, m.nets_ema):
+        set_fused_resampling(group, False)
+    for o in m.optims.values():
+        for g in o.param_groups:
+            if isinstance(o, torch.optim.Adam):
+                g["fused"], g["foreach"] = None, False
+            else:
+                g["foreach"] = False
+
+
+def test_plain_step_switch_selects_the_plain_kernels():
+    plain, _ = _method("stargan2", True)
+    fast, _ = _method("stargan2", False)
+    blocks = lambda m: [b for b in m.nets.modules() if isinstance(b, (ResBlk, AdainResBlk))]  # noqa: E731
+    assert blocks(plain) and not any(b.fused for b in blocks(plain))
+    assert all(b.fused for b in blocks(fast))
+    assert not any(g.get("fused") for o in plain.optims.values() for g in o.param_groups)
+    assert all(g.get("fused") for o in fast.optims.values() for g in o.param_groups)
+
+
+METHODS = {"stargan2": 0}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_shared_work_gives_bit_identical_weights_in_fp32(name):
+    ref, cfg = _method(name, True)
+    opt, _ = _method(name, False)
+    _plain_kernels(opt)
+    w_init = {k: v.clone() for k, v in _weights(ref).items()}
+    logs_ref, logs_opt = _train(ref, cfg, METHODS[name]), _train(opt, cfg, METHODS[name])
+    w_ref, w_opt = _weights(ref), _weights(opt)
+    assert w_ref.keys() == w_opt.keys()
+    assert any(not torch.equal(w_ref[k], w_init[k]) for k in w_ref), "three iterations must change the weights"
+    bad = [k for k in w_ref if not torch.equal(w_ref[k], w_opt[k])]
+    assert not bad, f"weights differ after 3 iterations: {bad[:5]}"
+    assert logs_ref == logs_opt
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_optimised_step_equals_plain_step_in_float64(name, float64):
+    ref, cfg = _method(name, True, float64)
+    opt, _ = _method(name, False, float64)
+    assert any(g.get("fused") or g.get("foreach") for o in opt.optims.values() for g in o.param_groups)
+    _train(ref, cfg, METHODS[name]), _train(opt, cfg, METHODS[name])
+    w_ref, w_opt = _weights(ref), _weights(opt)
+    worst = max((w_ref[k] - w_opt[k]).abs().max().item() for k in w_ref if w_ref[k].is_floating_point())
+    assert worst < 1e-9, f"max weight difference after 3 iterations {worst:.3g}"
