@@ -16,9 +16,11 @@ latent, D reference, G latent, G reference, EMA), i2ibench's plain step
 nets' He initialisation, loaded key for key), on the same images and the same latent codes.
 Each variant runs ``--warmup`` untimed iterations and then ``--paper-iters`` timed ones,
 interleaved (variant A iteration i, variant B iteration i, ...), so load changes on a shared
-machine hit every variant alike. Each row prints seconds per iteration (mean of the timed
-ones, and each), the speed ratio to the official and to the plain step, and the largest
-weight difference to the official nets after the same iterations.
+machine hit every variant alike. Each row prints wall seconds per iteration (mean of the timed
+ones, and each), the speed ratio to the official and to the plain step, process CPU seconds
+per iteration and their ratio to the official (on a machine shared with other jobs, wall time
+inflates with the load while CPU time much less), and the largest weight difference to the
+official nets after the same iterations.
 
 ``--ablation`` adds the single changes (shared work alone; shared work + fused resampling
 convolutions) so that each change's share of the gain is measured. ``--fast`` adds the fast
@@ -112,7 +114,8 @@ class Variant:
     name: str
     step: Callable[[int], None]            # one iteration, 0-based index
     weights: Callable[[], dict[str, torch.Tensor]]
-    times: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)      # wall seconds of the timed iterations
+    cpu_times: list[float] = field(default_factory=list)  # process CPU seconds (all threads) of the same
 
 
 def fixed_batch(n: int, k: int, size: int, seed: int = 0) -> Batch:
@@ -230,17 +233,19 @@ def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 def run_interleaved(variants: list[Variant], warmup: int, iters: int) -> None:
     for i in range(warmup + iters):
         for v in variants:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             v.step(i)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if i >= warmup:
                 v.times.append(dt)
-            print(f"  iteration {i} {'(warm-up) ' if i < warmup else ''}{v.name}: {dt:.2f} s", flush=True)
+                v.cpu_times.append(dc)
+            print(f"  iteration {i} {'(warm-up) ' if i < warmup else ''}{v.name}: {dt:.2f} s wall, {dc:.2f} s CPU",
+                  flush=True)
 
 
 def print_table(title: str, variants: list[Variant], ref: Variant, plain: Variant | None, diff_to: Variant | None) -> None:
     print(f"\n{title}")
-    head = f"{'variant':52s} {'s/iter':>8s}  {'vs ' + ref.name.split()[0]:>12s} {'vs plain':>9s}"
+    head = f"{'variant':52s} {'s/iter':>8s}  {'vs ' + ref.name.split()[0]:>12s} {'vs plain':>9s} {'CPU s/iter':>10s} {'CPU ratio':>9s}"
     head += f"  {'max|dW| vs ' + diff_to.name.split()[0]:>20s}" if diff_to else ""
     print(head + "   timed iterations (s)")
     print("-" * (len(head) + 24))
@@ -251,6 +256,8 @@ def print_table(title: str, variants: list[Variant], ref: Variant, plain: Varian
         t = statistics.mean(v.times)
         row = f"{v.name:52s} {t:8.3f}  {ref_t / t:11.2f}x"
         row += f" {plain_t / t:8.2f}x" if plain_t else f" {'':>9s}"
+        c = statistics.mean(v.cpu_times)
+        row += f" {c:10.2f} {statistics.mean(ref.cpu_times) / c:8.2f}x"
         if ref_w is not None:
             row += f"  {max_diff(ref_w, v.weights()):20.3g}"
         print(row + "   " + " ".join(f"{x:.2f}" for x in v.times), flush=True)
