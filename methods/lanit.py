@@ -38,6 +38,7 @@ resumed with the nets; ``domain_labels`` uses the EMA prompts.
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,6 +270,8 @@ class LANIT(Method):
         with torch.no_grad():  # the written prompts' features, for label quality before learning
             self._initial_text = tuple(t.detach() for t in self.nets["prompt_learner"](self.vlm))
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # id(image tensor) -> (weak reference, tensor version, CLIP features): see _frozen_features
+        self._image_cache: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
 
     # ----------------------------------------------------------------- domains (words) and classes
     @property
@@ -348,31 +351,53 @@ class LANIT(Method):
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.vlm.encode_image(x)
 
-    def labels_and_sims(self, x: torch.Tensor, which: str = "live") -> tuple[torch.Tensor, torch.Tensor]:
-        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1], and their similarities ``[n, N]``."""
+    @torch.no_grad()
+    def _frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``image_features(x)`` computed once per image tensor for the label views.
+
+        The image encoder is frozen, so the labels and the scores of every prompt set (EMA,
+        initial) of the same images share one CLIP pass: the evaluation asks for all four of
+        the same validation batch. A hit needs the same tensor object, unmodified since (its
+        version counter); entries die with their tensors.
+        """
+        hit = self._image_cache.get(id(x))
+        if hit is not None and hit[0]() is x and hit[1] == x._version:
+            return hit[2]
+        feats = self.image_features(x)
+        self._image_cache = {k: v for k, v in self._image_cache.items() if v[0]() is not None}
+        self._image_cache[id(x)] = (weakref.ref(x), x._version, feats)
+        return feats
+
+    def labels_and_sims(self, x: torch.Tensor, which: str = "live",
+                        cached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1], and their similarities ``[n, N]``.
+
+        ``cached``: share the CLIP pass with other label-view calls on the same tensor (``_frozen_features``).
+        """
         m: LANITConfig = self.mcfg
         with torch.no_grad():
-            sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+            feats = self._frozen_features(x) if cached else self.image_features(x)
+            sim, sim_base = similarities(feats, *self.text_features(which))
         return pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold), sim
 
-    def labels_of(self, x: torch.Tensor, which: str = "live") -> torch.Tensor:
+    def labels_of(self, x: torch.Tensor, which: str = "live", cached: bool = False) -> torch.Tensor:
         """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1]."""
-        return self.labels_and_sims(x, which)[0]
+        return self.labels_and_sims(x, which, cached)[0]
 
     @torch.no_grad()
     def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """The pseudo labels LANIT trains with, from the EMA prompts: multi-hot float ``[n, N]``."""
-        return self.labels_of(x, "ema")
+        return self.labels_of(x, "ema", cached=True)
 
     @torch.no_grad()
     def initial_domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """Pseudo labels from the written (not learned) prompts, for label quality before prompt learning."""
-        return self.labels_of(x, "initial")
+        return self.labels_of(x, "initial", cached=True)
 
     @torch.no_grad()
     def domain_scores(self, x: torch.Tensor, which: str = "ema") -> torch.Tensor:
         """``cos(image, prompt_n) - cos(image, base)`` ``[n, N]``: positive = active; argmax = top-1 domain."""
-        sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+        sim, sim_base = similarities(self._frozen_features(x), *self.text_features(which))
         return sim - sim_base.unsqueeze(1)
 
     def initial_domain_scores(self, x: torch.Tensor) -> torch.Tensor:

@@ -235,3 +235,22 @@ def test_optimised_step_equals_plain_step_in_float64(name, float64, test_vlm):
     w_ref, w_opt = _weights(ref), _weights(opt)
     worst = max((w_ref[k] - w_opt[k]).abs().max().item() for k in w_ref if w_ref[k].is_floating_point())
     assert worst < 1e-9, f"max weight difference after 3 iterations {worst:.3g}"
+
+
+def test_lanit_label_views_share_one_clip_pass_per_image_batch(test_vlm):
+    m, cfg = _method("lanit", False, vlm=test_vlm)
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    calls = []
+    encode = m.vlm.encode_image
+    m.vlm.encode_image = lambda t, **kw: calls.append(1) or encode(t, **kw)
+    expected = [m.labels_of(x.clone(), "ema"), m.labels_of(x.clone(), "initial")]
+    expected_scores = [m.domain_scores(x.clone(), "ema"), m.domain_scores(x.clone(), "initial")]
+    n_plain = len(calls)
+    views = m.label_views()
+    got = [v.labels(x) for v in views] + [v.scores(x) for v in views]
+    assert n_plain == 4 and len(calls) == n_plain + 1  # four uses, one pass
+    for a, b in zip(got, expected + expected_scores):
+        assert torch.equal(a, b)
+    x.mul_(-1)  # changed in place: a new pass, new labels
+    torch.testing.assert_close(views[0].scores(x), m.domain_scores(x.clone(), "ema"))
+    assert len(calls) == n_plain + 3
