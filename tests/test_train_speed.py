@@ -254,3 +254,13 @@ def test_lanit_label_views_share_one_clip_pass_per_image_batch(test_vlm):
     x.mul_(-1)  # changed in place: a new pass, new labels
     torch.testing.assert_close(views[0].scores(x), m.domain_scores(x.clone(), "ema"))
     assert len(calls) == n_plain + 3
+
+
+def test_fast_mode_sets_cudnn_benchmark_only_for_cuda_fast_runs(monkeypatch):
+    from i2ibench.train.device import configure_fast_mode
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    assert not configure_fast_mode(torch.device("cpu"), "bf16", True)
+    assert not configure_fast_mode(torch.device("cuda", 0), "fp32", False)  # fp32 stays reproducible
+    assert torch.backends.cudnn.benchmark is False
+    assert configure_fast_mode(torch.device("cuda", 0), "bf16", False)
+    assert torch.backends.cudnn.benchmark is True
