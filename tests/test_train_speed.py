@@ -142,7 +142,7 @@ def test_vlm():
 
 # Per method: the first step index (tunit: its joint phase, where G and D train), the smoke-preset
 # overrides; lanit at the test CLIP's 16 px.
-METHODS = {"stargan2": (0, {}), "tunit": (2, {}), "lanit": (0, {"train.img_size": 16})}
+METHODS = {"stargan2": (0, {}), "tunit": (2, {}), "lanit": (0, {"train.img_size": 16}), "hmu": (0, {})}
 
 
 def _method(name: str, plain: bool, dtype=torch.float32, vlm=None, **overrides):
