@@ -264,3 +264,15 @@ def test_fast_mode_sets_cudnn_benchmark_only_for_cuda_fast_runs(monkeypatch):
     assert torch.backends.cudnn.benchmark is False
     assert configure_fast_mode(torch.device("cuda", 0), "bf16", False)
     assert torch.backends.cudnn.benchmark is True
+
+
+def test_resuming_a_plain_checkpoint_keeps_this_runs_optimiser_kernels():
+    plain, cfg = _method("stargan2", True)
+    _train(plain, cfg)
+    fast, _ = _method("stargan2", False)
+    fast.load_state_dict(plain.state_dict())
+    assert all(g.get("fused") for o in fast.optims.values() for g in o.param_groups)
+    for name, o in fast.optims.items():  # the moments came along
+        src = plain.optims[name].state_dict()["state"]
+        for k, st in o.state_dict()["state"].items():
+            assert torch.equal(st["exp_avg_sq"], src[k]["exp_avg_sq"])
