@@ -307,6 +307,18 @@ def cpu_rows(args) -> None:
         print_table(f"{name} cpu preset{phase}", variants, variants[0], None, variants[0])
 
 
+def cpu_flags() -> str:
+    """The CPU's vector and bf16 feature flags (AVX2, AVX-512, AVX-512 BF16, AMX), from /proc/cpuinfo on Linux:
+    whether bf16 autocast can be fast here."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    found = [f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")]
+    return ", ".join(found) or "none of avx2, avx512f, avx512_bf16, amx"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--official", type=Path, default=None, help="clovaai/stargan-v2 checkout (paper rows)")
@@ -320,7 +332,7 @@ def main() -> None:
     ap.add_argument("--fast", action="store_true", help="also time the fast mode (bf16 autocast + channels_last)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags: {cpu_flags()}")
     if args.only in (None, "paper"):
         if args.official is None:
             sys.exit(f"the paper rows compare with the official code: {OFFICIAL_HOWTO} (or --only cpu)")
