@@ -12,7 +12,7 @@ Runs ``i2ibench run -p cpu`` three times, one after the other, with ``train.tota
   round-off: how far the metrics move when nothing but the order of fp32 sums changes;
 - ``fast``: ``--precision bf16 --set train.channels_last=true``.
 
-Prints each run's wall time (training + evaluation) and the overall metrics of every protocol
+Runs whose ``records.csv`` exists under ``--out`` are reused. Prints each run's wall time (training + evaluation) and the overall metrics of every protocol
 and mode (mFID, KID, LPIPS, translation accuracy, ...) side by side, with fast − fp32 and
 plain − fp32. A fast-mode shift within the plain − fp32 spread is round-off-sized; one well
 beyond it is what the fast mode costs. The fast mode is never a default: it is
@@ -37,8 +37,12 @@ VARIANTS = {
 }
 
 
-def run(name: str, extra: list[str], args) -> tuple[float, pd.DataFrame]:
+def run(name: str, extra: list[str], args) -> tuple[float | None, pd.DataFrame]:
+    """(wall seconds or None if reused, records) of one variant's run."""
     out = args.out / name.replace(" ", "-")
+    if (out / "records.csv").is_file():
+        print(f"{name}: reusing the finished run in {out} (delete it to run again)", flush=True)
+        return None, pd.read_csv(out / "records.csv")
     cmd = [sys.executable, "-m", "i2ibench.cli", "run", "-m", args.method, "-d", args.dataset, "-p", args.preset,
            "--seed", str(args.seed), "--out", str(out), "--set", f"train.total_iters={args.iters}",
            "--set", "eval.bootstrap=0", *extra]
@@ -63,19 +67,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-fast-mode"))
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="which runs (fp32 is needed for the shifts)")
     args = ap.parse_args()
+    names = [v.strip() for v in args.variants.split(",")]
+    if "fp32" not in names or any(n not in VARIANTS for n in names):
+        sys.exit(f"--variants: a comma list of {', '.join(VARIANTS)} that includes fp32")
     times, values = {}, {}
-    for name, extra in VARIANTS.items():
-        times[name], df = run(name, extra, args)
+    for name in names:
+        times[name], df = run(name, VARIANTS[name], args)
         values[name] = overall(df)
-        print(f"{name}: {times[name]:.0f} s (training {args.iters} iterations + evaluation)", flush=True)
+        if times[name] is not None:
+            print(f"{name}: {times[name]:.0f} s (training {args.iters} iterations + evaluation)", flush=True)
     table = pd.DataFrame(values)
-    table["fast - fp32"] = table["fast"] - table["fp32"]
-    table["plain - fp32"] = table["fp32 plain"] - table["fp32"]
+    for name in names[1:]:
+        table[f"{name} - fp32"] = table[name] - table["fp32"]
     print(f"\n{args.method} on {args.dataset}, {args.preset} preset, {args.iters} iterations, seed {args.seed}")
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
-    print("\nwall time (training + evaluation): " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-          + f"; fast / fp32 {times['fast'] / times['fp32']:.2f}")
+    timed = {k: v for k, v in times.items() if v is not None}
+    if timed:
+        print("\nwall time (training + evaluation): " + ", ".join(f"{k} {v:.0f} s" for k, v in timed.items()))
 
 
 if __name__ == "__main__":
