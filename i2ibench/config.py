@@ -191,6 +191,9 @@ class TrainConfig:
     eval_every: int = ranged(0, lo=0, what="steps; 0 = only at the end")  # 0: evaluate only at the end of the run
     precision: str = ranged("fp32", choices=PRECISIONS)           # fp32 | bf16 (autocast)
     channels_last: bool = False
+    # true: the plain iteration (the official order of work, unfused convolutions, per-parameter
+    # optimiser loops), the reference that tests/test_train_speed.py checks the default against
+    plain_step: bool = False
     num_workers: int = ranged(0, lo=0)
     device: str = ranged("auto", choices=DEVICES)  # auto (cuda if available, else cpu) | cpu | cuda
     # none | flip | crop_flip (i2ibench.train.augment); each method's presets set its official one

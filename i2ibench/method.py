@@ -319,5 +319,10 @@ class Method(ABC):
         self.nets.load_state_dict(state["nets"])
         self.nets_ema.load_state_dict(state["nets_ema"])
         for k, o in self.optims.items():
+            # a checkpoint's param groups carry the fused/foreach flags of the run that wrote it;
+            # keep this run's choice (train.plain_step): the math is the same either way
+            flags = [{f: g.get(f) for f in ("fused", "foreach")} for g in o.param_groups]
             o.load_state_dict(state["optims"][k])
+            for g, f in zip(o.param_groups, flags):
+                g.update(f)
         self.load_extra_state(state.get("extra", {}))

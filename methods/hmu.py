@@ -56,8 +56,10 @@ from i2ibench.methods.stargan2 import PRESETS as STARGAN2_PRESETS
 from i2ibench.methods.stargan2 import check_stargan2_config  # same backbone widths, key for key
 from i2ibench.names import DETERMINISTIC, GROUND_TRUTH, LATENT, REFERENCE
 from i2ibench.nets.hmu import build_hmu_backbone, init_hmu_weights
+from i2ibench.nets.stargan2 import set_fused_resampling
 from i2ibench.registry import register_method
 from i2ibench.train.losses import adv_loss, l1, linear_decay, r1_penalty
+from i2ibench.train.optim import adam
 
 
 @dataclass
@@ -193,10 +195,13 @@ class HMU(Method):
                                        he_init=False).to(self.device)
         self.make_ema("generator", "mapping_network", "style_encoder")
         init_hmu_weights(self.nets)
+        plain = cfg.train.plain_step  # fused resampling convs and Adam (README "Speed"); its iteration keeps the plain order
+        for mods in (self.nets, self.nets_ema):
+            set_fused_resampling(mods, not plain)
         for name, net in self.nets.items():
             lr = m.f_lr if name == "mapping_network" else m.lr
-            self.optims[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=(float(m.beta1), float(m.beta2)),
-                                                 weight_decay=m.weight_decay)
+            self.optims[name] = adam(net.parameters(), lr=lr, betas=(float(m.beta1), float(m.beta2)),
+                                     weight_decay=m.weight_decay, plain=plain)
         self._is_uni = torch.zeros(info.num_domains, dtype=torch.bool)
         self._is_uni[list(self.unimodal)] = True
 

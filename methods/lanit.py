@@ -38,6 +38,7 @@ resumed with the nets; ``domain_labels`` uses the EMA prompts.
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +53,10 @@ from i2ibench.method import Batch, DataInfo, LabelView, Method
 from i2ibench.methods.lanit_prompt_learner import PromptLearner, similarities
 from i2ibench.methods.stargan2 import SHORT_PRESET_LR, BackboneConfig
 from i2ibench.names import CLIP_MULTI_HOT, LABELS, LABELS_INITIAL, LATENT, REFERENCE
-from i2ibench.nets.stargan2 import build_backbone, init_weights
+from i2ibench.nets.stargan2 import build_backbone, init_weights, set_fused_resampling
 from i2ibench.registry import register_method
 from i2ibench.train.losses import d_loss, g_loss, linear_decay
+from i2ibench.train.optim import adam
 
 LABEL_MODES = ("adaptive", "topk", "threshold")
 # The offline datasets the stand-in VLM was pre-trained for (on data disjoint from their
@@ -259,12 +261,17 @@ class LANIT(Method):
                                                     self.prompt_set.words).to(self.device)
         self.make_ema("prompt_learner")
         betas = (float(m.beta1), float(m.beta2))
+        plain = cfg.train.plain_step
+        for mods in (self.nets, self.nets_ema):
+            set_fused_resampling(mods, not plain)
         for name, net in self.nets.items():
             lr = {"mapping_network": m.f_lr, "prompt_learner": m.p_lr}.get(name, m.lr)
-            self.optims[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=betas, weight_decay=m.weight_decay)
+            self.optims[name] = adam(net.parameters(), lr=lr, betas=betas, weight_decay=m.weight_decay, plain=plain)
         with torch.no_grad():  # the written prompts' features, for label quality before learning
             self._initial_text = tuple(t.detach() for t in self.nets["prompt_learner"](self.vlm))
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # id(image tensor) -> (weak reference, tensor version, CLIP features): see _frozen_features
+        self._image_cache: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}
 
     # ----------------------------------------------------------------- domains (words) and classes
     @property
@@ -344,31 +351,53 @@ class LANIT(Method):
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.vlm.encode_image(x)
 
-    def labels_and_sims(self, x: torch.Tensor, which: str = "live") -> tuple[torch.Tensor, torch.Tensor]:
-        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1], and their similarities ``[n, N]``."""
+    @torch.no_grad()
+    def _frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``image_features(x)`` computed once per image tensor for the label views.
+
+        The image encoder is frozen, so the labels and the scores of every prompt set (EMA,
+        initial) of the same images share one CLIP pass: the evaluation asks for all four of
+        the same validation batch. A hit needs the same tensor object, unmodified since (its
+        version counter); entries die with their tensors.
+        """
+        hit = self._image_cache.get(id(x))
+        if hit is not None and hit[0]() is x and hit[1] == x._version:
+            return hit[2]
+        feats = self.image_features(x)
+        self._image_cache = {k: v for k, v in self._image_cache.items() if v[0]() is not None}
+        self._image_cache[id(x)] = (weakref.ref(x), x._version, feats)
+        return feats
+
+    def labels_and_sims(self, x: torch.Tensor, which: str = "live",
+                        cached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1], and their similarities ``[n, N]``.
+
+        ``cached``: share the CLIP pass with other label-view calls on the same tensor (``_frozen_features``).
+        """
         m: LANITConfig = self.mcfg
         with torch.no_grad():
-            sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+            feats = self._frozen_features(x) if cached else self.image_features(x)
+            sim, sim_base = similarities(feats, *self.text_features(which))
         return pseudo_labels(sim, sim_base, m.label_mode, m.topk, m.threshold), sim
 
-    def labels_of(self, x: torch.Tensor, which: str = "live") -> torch.Tensor:
+    def labels_of(self, x: torch.Tensor, which: str = "live", cached: bool = False) -> torch.Tensor:
         """Multi-hot pseudo labels ``[n, N]`` of images ``x`` in [-1, 1]."""
-        return self.labels_and_sims(x, which)[0]
+        return self.labels_and_sims(x, which, cached)[0]
 
     @torch.no_grad()
     def domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """The pseudo labels LANIT trains with, from the EMA prompts: multi-hot float ``[n, N]``."""
-        return self.labels_of(x, "ema")
+        return self.labels_of(x, "ema", cached=True)
 
     @torch.no_grad()
     def initial_domain_labels(self, x: torch.Tensor) -> torch.Tensor:
         """Pseudo labels from the written (not learned) prompts, for label quality before prompt learning."""
-        return self.labels_of(x, "initial")
+        return self.labels_of(x, "initial", cached=True)
 
     @torch.no_grad()
     def domain_scores(self, x: torch.Tensor, which: str = "ema") -> torch.Tensor:
         """``cos(image, prompt_n) - cos(image, base)`` ``[n, N]``: positive = active; argmax = top-1 domain."""
-        sim, sim_base = similarities(self.image_features(x), *self.text_features(which))
+        sim, sim_base = similarities(self._frozen_features(x), *self.text_features(which))
         return sim - sim_base.unsqueeze(1)
 
     def initial_domain_scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -450,12 +479,28 @@ class LANIT(Method):
         z2 = torch.randn(n, m.latent_dim, device=self.device)
         G, D = self.nets["generator"], self.nets["discriminator"]
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
+        # Work shared between steps unless train.plain_step (as stargan2's _shared_iteration): G and
+        # F keep their weights until the latent G step's update, so one encoding of x_real serves
+        # the D steps' fakes and both latent G-step fakes, and the latent D step's fake is the latent
+        # G step's own (its graph kept through the D updates, which touch only D).
+        shared = not self.cfg.train.plain_step
+        fakes: dict[str, torch.Tensor] = {}
+        if shared:
+            self.set_trainable("generator", "mapping_network")
+            enc = G.encode_only(x_real)
+            s_lat = F_(z1, y_trg)
+            x_fake_lat = G.decode_from(enc, s_lat)
+            fakes["latent"] = x_fake_lat.detach()
 
         self.set_trainable("discriminator")
         with torch.no_grad():
-            s_lat, s_ref = F_(z1, y_trg), E(x_ref, y_trg)
+            if not shared:
+                s_lat = F_(z1, y_trg)
+            s_ref = E(x_ref, y_trg)
+            if shared:
+                fakes["ref"] = G.decode_from(enc, s_ref)
         for branch, s in (("latent", s_lat), ("ref", s_ref)):
-            loss, parts = d_loss(G, D, x_real, y_org, y_trg, s, m.lambda_reg)
+            loss, parts = d_loss(G, D, x_real, y_org, y_trg, s, m.lambda_reg, x_fake=fakes.get(branch))
             self.optimize(loss, ["discriminator"])
             logs.update({f"D/{branch}_{k}": v for k, v in parts.items()})
 
@@ -463,8 +508,14 @@ class LANIT(Method):
         self.set_trainable(*g_nets)
         with torch.no_grad():
             s2 = F_(z2, y_trg)
+            x_fake2 = G.decode_from(enc, s2) if shared else None
         weights = dict(lambda_sty=m.lambda_sty, lambda_ds=lambda_ds, lambda_cyc=m.lambda_cyc)
-        loss, parts, x_fake = g_loss(G, E, D, x_real, y_org, y_trg, F_(z1, y_trg), s2, **weights)
+        if shared:
+            loss, parts, x_fake = g_loss(G, E, D, x_real, y_org, y_trg, s_lat, s2, **weights,
+                                         x_fake=x_fake_lat, x_fake2=x_fake2)
+            del enc, fakes  # free what only the shared path holds
+        else:
+            loss, parts, x_fake = g_loss(G, E, D, x_real, y_org, y_trg, F_(z1, y_trg), s2, **weights)
         if use_dr:
             parts["dr"] = self._domain_reg(x_fake, z1, y_trg, learn_prompts)
             loss = loss + m.lambda_dr * parts["dr"]

@@ -28,9 +28,10 @@ from i2ibench.config import RunConfig
 from i2ibench.errors import ConfigError
 from i2ibench.method import Batch, DataInfo, Method
 from i2ibench.names import GROUND_TRUTH, LATENT, REFERENCE
-from i2ibench.nets.stargan2 import build_backbone, init_weights
+from i2ibench.nets.stargan2 import build_backbone, init_weights, set_fused_resampling
 from i2ibench.registry import register_method
 from i2ibench.train.losses import MaskFn, d_loss, g_loss, linear_decay
+from i2ibench.train.optim import adam
 
 
 @dataclass
@@ -134,30 +135,103 @@ class StarGAN2(Method):
         self.nets = build_backbone(m, cfg.train.img_size, info.num_domains, he_init=False).to(self.device)
         self.make_ema("generator", "mapping_network", "style_encoder")
         init_weights(self.nets)
+        plain = cfg.train.plain_step
+        for mods in (self.nets, self.nets_ema):
+            set_fused_resampling(mods, not plain)
         for name, net in self.nets.items():
             lr = m.f_lr if name == "mapping_network" else m.lr
-            self.optims[name] = torch.optim.Adam(net.parameters(), lr=lr, betas=(float(m.beta1), float(m.beta2)),
-                                                 weight_decay=m.weight_decay)
+            self.optims[name] = adam(net.parameters(), lr=lr, betas=(float(m.beta1), float(m.beta2)),
+                                     weight_decay=m.weight_decay, plain=plain)
         self.mask_fn: MaskFn | None = None  # face masks for w_hpf > 0 (needs a FAN; see module doc)
 
     def training_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One iteration; ``step`` is the 0-based index of this iteration (drives the ds decay)."""
         try:
-            return self._iteration(batch, step)
+            if self.cfg.train.plain_step:
+                return self._iteration(batch, step)
+            return self._shared_iteration(batch, step)
         finally:
             self.set_trainable(*self.nets.keys())
 
-    def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
+    def _draws(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The iteration's random draws, in the official order: latent targets (``uniform`` only), z1, z2."""
+        n = batch.x_src.size(0)
+        if self.mcfg.latent_target == "uniform":
+            y_lat = torch.randint(0, self.info.num_domains, (n,), device=self.device)
+        else:
+            y_lat = batch.y_ref
+        z1 = torch.randn(n, self.mcfg.latent_dim, device=self.device)
+        z2 = torch.randn(n, self.mcfg.latent_dim, device=self.device)
+        return y_lat, z1, z2
+
+    def _shared_iteration(self, batch: Batch, step: int) -> dict[str, float]:
+        """``_iteration``'s updates without the work it does twice (``train.plain_step=false``, the default).
+
+        G, F and E keep their weights until the latent G step's update, so one encoding of
+        ``x_real`` (``Generator.encode_only``: the encoder does not see the style) serves the fakes
+        of both D steps and both latent G-step fakes, and the latent D step's fake
+        ``G(x_real, F(z1))`` is the latent G step's own, computed once with its graph (kept
+        through the D updates, which touch only D). The reference G step encodes ``x_real`` once
+        more (G has changed) for its two fakes. Same random draws, same order of updates; only
+        fp32 round-off differs from ``_iteration`` (tests/test_train_speed.py).
+        """
         m: StarGAN2Config = self.mcfg
         x_real, y_org = batch.x_src, batch.y_src
         x_ref, x_ref2, y_trg = batch.x_ref, batch.x_ref2, batch.y_ref
-        n = x_real.size(0)
-        if m.latent_target == "uniform":
-            y_lat = torch.randint(0, self.info.num_domains, (n,), device=self.device)
-        else:
-            y_lat = y_trg
-        z1 = torch.randn(n, m.latent_dim, device=self.device)
-        z2 = torch.randn(n, m.latent_dim, device=self.device)
+        y_lat, z1, z2 = self._draws(batch)
+        lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
+        masks = self.mask_fn(x_real) if self.mask_fn is not None else None
+        G, D = self.nets["generator"], self.nets["discriminator"]
+        F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
+        logs: dict[str, torch.Tensor] = {}
+
+        self.set_trainable("generator", "mapping_network")  # the latent fake keeps its graph for the G step
+        enc = G.encode_only(x_real)
+        s_lat = F_(z1, y_lat)
+        x_fake_lat = G.decode_from(enc, s_lat, masks)
+        self.set_trainable("discriminator")
+        loss, parts = d_loss(G, D, x_real, y_org, y_lat, s_lat, m.lambda_reg, masks, x_fake=x_fake_lat.detach())
+        self.optimize(loss, ["discriminator"])
+        logs.update({f"D/latent_{k}": v for k, v in parts.items()})
+        with torch.no_grad():
+            s_ref = E(x_ref, y_trg)
+            x_fake_ref = G.decode_from(enc, s_ref, masks)
+        loss, parts = d_loss(G, D, x_real, y_org, y_trg, s_ref, m.lambda_reg, masks, x_fake=x_fake_ref)
+        self.optimize(loss, ["discriminator"])
+        logs.update({f"D/ref_{k}": v for k, v in parts.items()})
+
+        self.set_trainable("generator", "mapping_network", "style_encoder")
+        with torch.no_grad():
+            x_fake2 = G.decode_from(enc, F_(z2, y_lat), masks)
+        weights = dict(lambda_sty=m.lambda_sty, lambda_ds=lambda_ds, lambda_cyc=m.lambda_cyc)
+        loss, parts, _ = g_loss(G, E, D, x_real, y_org, y_lat, s_lat, None, **weights, masks=masks,
+                                mask_fn=self.mask_fn, x_fake=x_fake_lat, x_fake2=x_fake2)
+        self.optimize(loss, ["generator", "mapping_network", "style_encoder"])
+        logs.update({f"G/latent_{k}": v for k, v in parts.items()})
+        del enc, x_fake_lat  # free the latent graph before the reference branch builds its own
+
+        self.set_trainable("generator")
+        enc = G.encode_only(x_real)
+        s_ref = E(x_ref, y_trg)  # E has been updated: not the D step's s_ref
+        with torch.no_grad():
+            x_fake2 = G.decode_from(enc, E(x_ref2, y_trg), masks)
+        loss, parts, _ = g_loss(G, E, D, x_real, y_org, y_trg, s_ref, None, **weights, masks=masks,
+                                mask_fn=self.mask_fn, x_fake=G.decode_from(enc, s_ref, masks), x_fake2=x_fake2)
+        self.optimize(loss, ["generator"])
+        logs.update({f"G/ref_{k}": v for k, v in parts.items()})
+
+        self.update_ema(m.ema_beta)
+        out = self.loss_values(logs)
+        out["G/lambda_ds"] = lambda_ds
+        return out
+
+    def _iteration(self, batch: Batch, step: int) -> dict[str, float]:
+        """The plain iteration (``train.plain_step=true``): the official order of work, each loss
+        computing its own fakes."""
+        m: StarGAN2Config = self.mcfg
+        x_real, y_org = batch.x_src, batch.y_src
+        x_ref, x_ref2, y_trg = batch.x_ref, batch.x_ref2, batch.y_ref
+        y_lat, z1, z2 = self._draws(batch)
         lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
         masks = self.mask_fn(x_real) if self.mask_fn is not None else None
         G, D = self.nets["generator"], self.nets["discriminator"]

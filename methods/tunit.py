@@ -50,9 +50,10 @@ from i2ibench.errors import ConfigError, I2IError, TrainingError
 from i2ibench.method import Batch, DataInfo, Method
 from i2ibench.methods.tunit_guiding import AugmentConfig, GuidingNetwork, KeyQueue, augment, contrastive_loss, iic_loss
 from i2ibench.names import CLUSTERS, REFERENCE
-from i2ibench.nets.stargan2 import Discriminator, Generator, init_weights
+from i2ibench.nets.stargan2 import Discriminator, Generator, init_weights, set_fused_resampling
 from i2ibench.registry import register_method
 from i2ibench.train.losses import l1, r1_penalty
+from i2ibench.train.optim import adam, rmsprop
 
 
 @dataclass
@@ -194,15 +195,17 @@ class TUNIT(Method):
         self.nets["generator"] = Generator(img, m.style_dim, m.max_conv_dim, 0, m.dim_in or None)
         self.nets["discriminator"] = Discriminator(img, self.num_clusters, m.max_conv_dim, m.dim_in or None)
         init_weights(self.nets)  # He init of G and D, as stargan2; the guiding net has VGG's own
+        plain = cfg.train.plain_step
+        set_fused_resampling(self.nets, not plain)
         self.nets["guiding"] = GuidingNetwork(img, self.num_clusters, m.style_dim, m.guide_dim,
                                               m.guide_max_dim, m.guide_batch_norm)
         self.nets.to(self.device)
         self.make_ema("generator", "guiding")
-        self.optims["guiding"] = torch.optim.Adam(self.nets["guiding"].parameters(), lr=m.c_lr,
-                                                  weight_decay=m.c_weight_decay)
+        self.optims["guiding"] = adam(self.nets["guiding"].parameters(), lr=m.c_lr,
+                                      weight_decay=m.c_weight_decay, plain=plain)
         for name in ("generator", "discriminator"):
-            self.optims[name] = torch.optim.RMSprop(self.nets[name].parameters(), lr=m.lr,
-                                                    weight_decay=m.weight_decay)
+            self.optims[name] = rmsprop(self.nets[name].parameters(), lr=m.lr, weight_decay=m.weight_decay,
+                                        plain=plain)
         self.queue = KeyQueue(m.style_dim, m.queue_size, self.device)
         self.g_ema_started = False
 
@@ -291,10 +294,26 @@ class TUNIT(Method):
                     y_org = torch.where(labelled, labels, y_org)
                 y_ref, s_ref = y_org[perm], style[perm]
 
+            # Work shared between 2a and 2b unless train.plain_step: C and G keep their weights until
+            # 2b's update, so 2b's style pass (moved here; batch-norm statistics are updated in the
+            # same order) and one generator pass over [x, x] serve both steps: 2a's fake is the first
+            # half of 2b's output (its graph kept through the D update, which touches only D), and
+            # the encoder runs once on x for both halves (it does not see the style).
+            shared = not self.cfg.train.plain_step
+            if shared:
+                self.set_trainable("generator", "guiding")
+                s_src = C.style(x)
+                h, skips = G.encode_only(x)
+                twice = (torch.cat([h, h]), {k: torch.cat([v, v]) for k, v in skips.items()})
+                out = G.decode_from(twice, torch.cat([s_src[perm], s_src]))
+
             # 2a. discriminator
             self.set_trainable("discriminator")
-            with torch.no_grad():
-                x_fake = G(x, s_ref)
+            if shared:
+                x_fake = out[:n].detach()
+            else:
+                with torch.no_grad():
+                    x_fake = G(x, s_ref)
             x_real = x.detach().requires_grad_(True)
             d_real = D(x_real, y_org)
             d_adv = hinge_d_loss(d_real, D(x_fake, y_ref))
@@ -304,8 +323,9 @@ class TUNIT(Method):
 
             # 2b. generator and guiding network
             self.set_trainable("generator", "guiding")
-            s_src = C.style(x)
-            out = G(torch.cat([x, x]), torch.cat([s_src[perm], s_src]))
+            if not shared:
+                s_src = C.style(x)
+                out = G(torch.cat([x, x]), torch.cat([s_src[perm], s_src]))
             x_fake, x_rec = out[:n], out[n:]
             g_adv = 2.0 * hinge_g_loss(D(out, torch.cat([y_ref, y_org])))  # sum of the two means
             g_rec = l1(x_rec, x)

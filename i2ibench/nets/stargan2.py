@@ -8,6 +8,16 @@ settings the parameter counts equal clovaai/stargan-v2 exactly (see tests/test_n
 Sub-module names follow the official ones, so an official ``nets_ema`` state dict maps onto
 these nets key for key.
 
+Fused resampling (on by default; ``set_fused_resampling(module, False)`` turns it off): a 3x3
+convolution followed by 2x2 average pooling is computed as one stride-2 4x4 convolution whose
+kernel is the 3x3 kernel convolved with the 2x2 box, and a nearest 2x upsampling followed by a
+3x3 convolution as one stride-2 4x4 transposed convolution; 1x1 shortcut convolutions run at the
+lower resolution (pooling before, upsampling after them). Each pair of linear operations equals
+the other exactly in exact arithmetic (the parameters, their names and the function are
+unchanged; only fp32 round-off differs) and needs 16/36 of the multiply-adds.
+``tests/test_train_speed.py`` checks the outputs and the weights after training steps against
+the unfused path.
+
 Style selection: ``y`` is either a LongTensor of domain indices ``[N]`` or a float (or bool)
 multi-hot matrix ``[N, K]``; for multi-hot rows the style is the mean over the active domains'
 styles, ``sum_k y_k s_k / sum_k y_k`` (LANIT). A row with no active domain gives a zero style.
@@ -51,6 +61,42 @@ def select_domain(per_domain: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (per_domain * w).sum(1) / w.sum(1).clamp_min(1e-8)
 
 
+def _box_sum(w: torch.Tensor) -> torch.Tensor:
+    """``[O, I, 3, 3]`` -> ``[O, I, 4, 4]``: the kernel summed over the four 2x2 shifts (full
+    convolution with a 2x2 box of ones). Pads and adds only, so autocast leaves it in ``w``'s dtype."""
+    return (F.pad(w, (0, 1, 0, 1)) + F.pad(w, (1, 0, 0, 1)) + F.pad(w, (0, 1, 1, 0)) + F.pad(w, (1, 0, 1, 0)))
+
+
+def conv3_avgpool(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``avg_pool2d(conv(x), 2)`` for a 3x3, padding-1 ``conv``, as one 4x4 stride-2 convolution.
+
+    Output pixel ``i`` averages conv outputs ``2i, 2i+1``, which read inputs ``2i-1 .. 2i+2``:
+    the kernel is the 3x3 kernel convolved with the 2x2 box / 4. ``x`` ``[N, C, H, W]`` with even
+    H, W -> ``[N, C_out, H/2, W/2]``.
+    """
+    return F.conv2d(x, 0.25 * _box_sum(conv.weight), conv.bias, stride=2, padding=1)
+
+
+def upsample_conv3(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(interpolate(x, scale_factor=2, mode="nearest"))`` for a 3x3, padding-1 ``conv``,
+    as one 4x4 stride-2 transposed convolution.
+
+    Even output rows ``2m`` read input rows ``m-1`` (tap 0) and ``m`` (taps 1, 2), odd rows
+    ``2m+1`` rows ``m`` (taps 0, 1) and ``m+1`` (tap 2); the transposed convolution (output
+    ``2i - 1 + k``) gets kernel taps ``[K2, K1+K2, K0+K1, K0]`` per axis: the flipped kernel
+    convolved with a 2x2 box. ``[N, C, H, W]`` -> ``[N, C_out, 2H, 2W]``.
+    """
+    weight = _box_sum(conv.weight.flip(2, 3)).transpose(0, 1)  # conv_transpose2d wants [in, out, k, k]
+    return F.conv_transpose2d(x, weight, conv.bias, stride=2, padding=1)
+
+
+def set_fused_resampling(module: nn.Module, enabled: bool) -> None:
+    """Turn the fused resampling convolutions of every block in ``module`` on or off (see module doc)."""
+    for m in module.modules():
+        if isinstance(m, (ResBlk, AdainResBlk)):
+            m.fused = enabled
+
+
 def init_weights(module: nn.Module) -> None:
     """He (Kaiming normal, fan-in, ReLU gain) weights and zero biases on every conv/linear, as officially."""
     for m in module.modules():
@@ -69,6 +115,7 @@ class ResBlk(nn.Module):
         super().__init__()
         self.normalize = normalize
         self.downsample = downsample
+        self.fused = True  # conv + pooling as one strided conv (module doc); not a parameter
         self.learned_sc = dim_in != dim_out
         self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 1, 1)
         self.conv2 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
@@ -79,6 +126,9 @@ class ResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and self.downsample:  # the 1x1 conv commutes with pooling: run it on 1/4 of the pixels
+            x = F.avg_pool2d(x, 2)
+            return self.conv1x1(x) if self.learned_sc else x
         if self.learned_sc:
             x = self.conv1x1(x)
         return F.avg_pool2d(x, 2) if self.downsample else x
@@ -86,9 +136,13 @@ class ResBlk(nn.Module):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             x = self.norm1(x)
-        x = self.conv1(F.leaky_relu(x, 0.2))
-        if self.downsample:
-            x = F.avg_pool2d(x, 2)
+        x = F.leaky_relu(x, 0.2)
+        if self.fused and self.downsample:
+            x = conv3_avgpool(x, self.conv1)
+        else:
+            x = self.conv1(x)
+            if self.downsample:
+                x = F.avg_pool2d(x, 2)
         if self.normalize:
             x = self.norm2(x)
         return self.conv2(F.leaky_relu(x, 0.2))
@@ -121,6 +175,7 @@ class AdainResBlk(nn.Module):
         super().__init__()
         self.w_hpf = w_hpf
         self.upsample = upsample
+        self.fused = True  # upsampling + conv as one transposed conv (module doc); not a parameter
         self.learned_sc = dim_in != dim_out
         self.conv1 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
         self.conv2 = nn.Conv2d(dim_out, dim_out, 3, 1, 1)
@@ -130,15 +185,21 @@ class AdainResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and self.upsample:  # the 1x1 conv commutes with upsampling: run it before
+            x = self.conv1x1(x) if self.learned_sc else x
+            return F.interpolate(x, scale_factor=2, mode="nearest")
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         return self.conv1x1(x) if self.learned_sc else x
 
     def residual(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         x = F.leaky_relu(self.norm1(x, s), 0.2)
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.conv1(x)
+        if self.fused and self.upsample:
+            x = upsample_conv3(x, self.conv1)
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.conv1(x)
         return self.conv2(F.leaky_relu(self.norm2(x, s), 0.2))
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -205,13 +266,28 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, s: torch.Tensor,
                 masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-        use_skip = masks is not None and self.w_hpf > 0
+        """``x`` ``[N, 3, S, S]`` in [-1, 1], ``s`` ``[N, style_dim]`` -> ``[N, 3, S, S]`` (not clamped)."""
+        return self.decode_from(self.encode_only(x), s, masks)
+
+    def encode_only(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The style-free half: bottleneck features and the encoder features at the skip sizes.
+
+        The encoder does not see the style, so one encoding of ``x`` serves every style
+        (``decode_from``) while the weights are unchanged; ``G(x, s) == decode_from(encode_only(x), s)``.
+        """
         x = self.from_rgb(x)
         cache: dict[int, torch.Tensor] = {}
         for block in self.encode:
-            if use_skip and x.size(2) in self.skip_sizes:
+            if self.w_hpf > 0 and x.size(2) in self.skip_sizes:
                 cache[x.size(2)] = x
             x = block(x)
+        return x, cache
+
+    def decode_from(self, encoded: tuple[torch.Tensor, dict[int, torch.Tensor]], s: torch.Tensor,
+                    masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The decoder on ``encode_only``'s output with styles ``s`` ``[N, style_dim]``."""
+        x, cache = encoded
+        use_skip = masks is not None and self.w_hpf > 0
         for block in self.decode:
             x = block(x, s)
             if use_skip and x.size(2) in self.skip_sizes:

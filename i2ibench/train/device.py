@@ -30,3 +30,15 @@ def device_type(preference: str) -> str:
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be fp32 or bf16, got '{precision}'")
+
+
+def configure_fast_mode(device: torch.device, precision: str, channels_last: bool) -> bool:
+    """The fast mode's GPU part: with bf16 autocast or channels_last on CUDA, let cuDNN time its
+    kernels per input shape and keep the fastest (``torch.backends.cudnn.benchmark``; results may
+    then differ run to run in the last bits). Never set otherwise: fp32 runs stay reproducible.
+    Returns whether it was set. The training shapes are fixed per run, so the timing is paid once.
+    """
+    if device.type != "cuda" or (precision != "bf16" and not channels_last):
+        return False
+    torch.backends.cudnn.benchmark = True
+    return True

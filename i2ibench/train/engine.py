@@ -35,7 +35,7 @@ from i2ibench.train import distributed as dist_utils
 from i2ibench.train.augment import check_augmentation
 from i2ibench.train.batches import iterate_batches, labelled_subset, paired_subset
 from i2ibench.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from i2ibench.train.device import check_precision, device_type, select_device
+from i2ibench.train.device import check_precision, configure_fast_mode, device_type, select_device
 from i2ibench.train.rundir import (
     CONFIG_FILE,
     SAMPLES_DIR,
@@ -106,6 +106,7 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = True, progress: bo
         method = create_method(cfg.method, cfg, info, device)
         memory_format = torch.channels_last if tc.channels_last else None
         method.to(device, memory_format=memory_format)
+        configure_fast_mode(device, tc.precision, tc.channels_last)
         if dinfo.enabled:
             dist_utils.broadcast_module_states([method.nets, method.nets_ema])
             method.grad_sync = dist_utils.average_gradients

@@ -75,18 +75,22 @@ def domain_logits(D: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch
 
 
 def d_loss(G: nn.Module, D: nn.Module, x_real: torch.Tensor, y_org: torch.Tensor, y_trg: torch.Tensor,
-           s_trg: torch.Tensor, lambda_reg: float, masks=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+           s_trg: torch.Tensor, lambda_reg: float, masks=None,
+           x_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Discriminator loss: real ``x_real`` of ``y_org`` vs fakes of ``y_trg`` made with style ``s_trg``, + R1.
 
-    Images ``[n, 3, S, S]`` in [-1, 1]; styles ``[n, style_dim]``. Returns the loss and its
-    parts ``real``, ``fake``, ``reg`` (R1 on the real logits of the active domains).
+    Images ``[n, 3, S, S]`` in [-1, 1]; styles ``[n, style_dim]``. ``x_fake``: the fakes
+    ``G(x_real, s_trg)`` if the caller already has them (detached; ``G`` and ``s_trg`` are then
+    not used). Returns the loss and its parts ``real``, ``fake``, ``reg`` (R1 on the real logits
+    of the active domains).
     """
     x_real = x_real.detach().requires_grad_(True)
     out, weight = domain_logits(D, x_real, y_org)
     loss_real = adv_loss(out, True, weight=weight)
     loss_reg = r1_penalty(out if weight is None else out * weight, x_real)
-    with torch.no_grad():
-        x_fake = G(x_real, s_trg, masks)
+    if x_fake is None:
+        with torch.no_grad():
+            x_fake = G(x_real, s_trg, masks)
     out_fake, weight_fake = domain_logits(D, x_fake, y_trg)
     loss_fake = adv_loss(out_fake, False, weight=weight_fake)
     loss = loss_real + loss_fake + lambda_reg * loss_reg
@@ -95,22 +99,27 @@ def d_loss(G: nn.Module, D: nn.Module, x_real: torch.Tensor, y_org: torch.Tensor
 
 def g_loss(G: nn.Module, E: nn.Module, D: nn.Module, x_real: torch.Tensor, y_org: torch.Tensor,
            y_trg: torch.Tensor, s_trg: torch.Tensor, s_trg2: torch.Tensor | None, *, lambda_sty: float,
-           lambda_ds: float, lambda_cyc: float, masks=None,
-           mask_fn: MaskFn | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+           lambda_ds: float, lambda_cyc: float, masks=None, mask_fn: MaskFn | None = None,
+           x_fake: torch.Tensor | None = None,
+           x_fake2: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Generator loss of one branch: adversarial + style reconstruction - diversity + cycle.
 
     ``s_trg``/``s_trg2``: two styles of domain ``y_trg`` (two latent codes or two references);
-    ``s_trg2`` only enters the diversity-sensitive term, which is left out when it is ``None``
-    (LANIT's reference branch). Returns the loss, its parts (``adv``, ``sty``, ``ds``, ``cyc``)
-    and the translated images ``G(x_real, s_trg)``.
+    ``s_trg2`` only enters the diversity-sensitive term, which is left out when it and
+    ``x_fake2`` are ``None`` (LANIT's reference branch). ``x_fake`` (``G(x_real, s_trg)`` with its
+    graph) and ``x_fake2`` (``G(x_real, s_trg2)``, a constant) are used instead of computing them
+    when given. Returns the loss, its parts (``adv``, ``sty``, ``ds``, ``cyc``) and the translated
+    images ``G(x_real, s_trg)``.
     """
-    x_fake = G(x_real, s_trg, masks)
+    if x_fake is None:
+        x_fake = G(x_real, s_trg, masks)
     out, weight = domain_logits(D, x_fake, y_trg)
     parts = {"adv": adv_loss(out, True, weight=weight), "sty": l1(E(x_fake, y_trg), s_trg)}
     loss = parts["adv"] + lambda_sty * parts["sty"]
-    if s_trg2 is not None:
-        with torch.no_grad():  # the second output is a constant of the diversity term
-            x_fake2 = G(x_real, s_trg2, masks)
+    if s_trg2 is not None or x_fake2 is not None:
+        if x_fake2 is None:
+            with torch.no_grad():  # the second output is a constant of the diversity term
+                x_fake2 = G(x_real, s_trg2, masks)
         parts["ds"] = l1(x_fake, x_fake2)
         loss = loss - lambda_ds * parts["ds"]
     masks_fake = mask_fn(x_fake) if mask_fn is not None else None
