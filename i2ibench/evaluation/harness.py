@@ -92,7 +92,7 @@ def load_classifiers(cfg: RunConfig, val: Any, device: Any, log: Log | None) -> 
 
 def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path | None = None, *,
              iterations: int | None = None, features: Any = None, lpips_net: Any = None, val: Any = None,
-             real: Any = None, cache: bool | str | Path = True, fake_cache: bool | None = None,
+             real: Any = None, cache: bool | str | Path = True, fake_cache: bool | str | Path | None = None,
              log: Log | None = _print, timer: PhaseTimer | None = None) -> pd.DataFrame:
     """Score ``method`` under every protocol and mode of ``cfg.eval``; the records as a DataFrame.
 
@@ -100,8 +100,9 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
     iterations; rank 0 only). ``features``/``lpips_net``/``val``/``real``: use these instead of
     the Inception extractor, LPIPS AlexNet and ``cfg.dataset``'s splits. ``cache``: use the
     statistics cache for real features (True: the default cache root; a path: that root).
-    ``fake_cache``: also keep the translations' features in that root and reuse them for an
-    unchanged checkpoint (default: as ``cache``; one process only). ``timer``: a
+    ``fake_cache``: keep the translations' features and reuse them for an unchanged checkpoint
+    (``evaluation.fake_cache``; one process only): None follows ``cache`` (same root), True the
+    default cache root, a path that root, False never. ``timer``: a
     ``timing.PhaseTimer`` that gets the wall seconds of each phase (benchmarks read it).
     Raises ``ConfigError`` for unknown protocols or modes and for datasets with < 2 classes.
     """
@@ -136,10 +137,11 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
 
     timer = timer if timer is not None else PhaseTimer()
     fakes = None
-    if (cache if fake_cache is None else fake_cache) and dist_utils.get_world_size() == 1:
+    fake_root = cache if fake_cache is None else fake_cache
+    if fake_root is not False and dist_utils.get_world_size() == 1:
         with timer(timing.FAKE_CACHE):
             fakes = FakeFeatureCache(method, cfg, val, features, classifiers,
-                                     None if cache is True or isinstance(cache, bool) else cache)
+                                     None if fake_root is True else fake_root)
     with preserved_rng(), torch.no_grad():
         reals: dict[int, torch.Tensor] = {}
         for mode in modes:
