@@ -16,7 +16,8 @@ The key holds everything the stored values depend on:
   state (``weights_digest``), plus its model config, setting and frozen models (the VLM, named
   by a digest of its weights);
 * the code that makes the translations: the method's package and the i2ibench modules of
-  ``TRANSLATION_CODE`` (``translation_code_digest``);
+  ``TRANSLATION_CODE`` (``translation_code_digest``: the harness, translation, protocol,
+  network, VLM, data, feature and config modules);
 * the evaluation inputs: dataset, split, image size and a fingerprint of the validation images
   (``features.cache.fingerprint_dataset_images``), the tasks' input indices, and the eval
   parameters that shape the translations (``FAKE_EVAL_PARAMS``);
@@ -57,8 +58,10 @@ FAKE_EVAL_PARAMS = ("max_src_per_domain", "rounds", "outs_per_input", "seed", "b
                     "lpips", "classifiers")
 # i2ibench modules (files or folders, relative to the package) whose code makes or scores the
 # translations the cache holds; the method's own package is added per method.
-TRANSLATION_CODE = ("method.py", "seeding.py", "nets", "vlm", "data", "features", "metrics/lpips.py",
-                    "evaluation/translate.py", "evaluation/protocols.py", "evaluation/fake_cache.py")
+# Conservative: the harness (what it hands the translation) and the config and name modules too.
+TRANSLATION_CODE = ("method.py", "config.py", "names.py", "seeding.py", "nets", "vlm", "data", "features",
+                    "metrics/lpips.py", "evaluation/harness.py", "evaluation/translate.py", "evaluation/protocols.py",
+                    "evaluation/fake_cache.py")
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
