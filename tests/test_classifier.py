@@ -190,3 +190,23 @@ def test_user_folder_above_64px_trains_a_resnet18(cache, tmp_path):
     Image.fromarray(np.zeros((72, 72, 3), np.uint8)).save(root / "train" / "dark" / "0.png")
     with pytest.raises(I2IError, match="classifier train"):
         fc.load_classifier(f"folder:{root}", "domain", cfg, train=False)
+
+
+@pytest.mark.skipif(not available(get_spec("fashion10")), reason="Fashion-MNIST files not installed")
+def test_cli_img_size_trains_the_classifier_the_evaluation_looks_up(cache, monkeypatch, capsys):
+    """`classifier train fashion10 --img-size N` must make the recipe the harness asks for at a
+    run's size N (harness.load_classifiers): the dataset's default size is recipe size 0."""
+    from conftest import run_cli
+
+    asked = []
+
+    def fake_train(dataset, label, cfg, *args, **kwargs):
+        asked.append(cfg.img_size)
+        raise I2IError("stop here")  # one-line error path of the CLI; nothing trained
+
+    monkeypatch.setattr(fc, "train_classifier", fake_train)
+    for size in ("32", "16"):
+        code, _, err = run_cli(monkeypatch, capsys, "classifier", "train", "fashion10", "--img-size", size,
+                               "--no-progress")
+        assert code != 0 and "stop here" in err
+    assert asked == [0, 16]  # 32 px is fashion10's default: the default recipe, as a 32 px run looks it up

@@ -30,7 +30,9 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def features(cache_root):
-    return fi.InceptionFeatures(batch_size=25)
+    features = fi.InceptionFeatures(batch_size=25)
+    features.net  # loaded on first use: converted here, as the tests below expect
+    return features
 
 
 def test_converted_weights_reproduce_the_torchscript_module(features):

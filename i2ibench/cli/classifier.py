@@ -30,6 +30,9 @@ def classifier_train(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ... (ResNet-18 for > 64 px wants a GPU)."),
     arch: str = typer.Option("auto", "--arch", help="auto (cnn up to 64 px, resnet18 above), cnn or resnet18."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: the recipe's)."),
+    img_size: Optional[int] = typer.Option(None, "--img-size", min=1,
+                                           help="Image size the classifier scores, the run's train.img_size "
+                                                "(default: the dataset's; evaluation uses the run's size)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, data order and augmentation."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="The dataset's folder."),
     force: bool = typer.Option(False, "--force", help="Train again even if this classifier is cached."),
@@ -43,6 +46,7 @@ def classifier_train(
     """
     from dataclasses import replace
 
+    from i2ibench.data.catalog import get_spec
     from i2ibench.features.classifier import (
         ClassifierConfig,
         _resolve,
@@ -52,7 +56,9 @@ def classifier_train(
         train_classifier,
     )
 
-    cfg = ClassifierConfig(arch=arch, seed=seed)
+    # The dataset's default size is recipe size 0, as the evaluation looks it up (harness.load_classifiers).
+    size = 0 if img_size is None or img_size == get_spec(dataset).default_img_size else img_size
+    cfg = ClassifierConfig(arch=arch, seed=seed, img_size=size)
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs)
     _, _, size, fingerprint = _resolve(dataset, label, cfg, data_root)

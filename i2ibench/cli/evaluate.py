@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         precision: str = typer.Option("fp32", help="Inception precision for folder scoring: fp32 | bf16."),
         batch_size: int = typer.Option(50, help="Inception batch size for folder scoring."),
         as_json: bool = typer.Option(False, "--json", help="Print the scores (folders) or the overall records (a run) as JSON."),
-        cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse (and store) the real images' features in the statistics cache."),
+        cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse (and store) the real images' features in the statistics cache, and an unchanged checkpoint's translation features in the fake-feature cache."),
         data_root: Optional[str] = typer.Option(None, "--data-root", help="Where the run's dataset is now, if its files moved (folder: and twodomain: datasets too)."),
     ) -> None:
         """Evaluate a trained run (both protocols, both modes) into RUN_DIR/records.csv, or score two image folders.

@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         method: str = typer.Option(..., "--method", "-m", help="Registered method name (see `i2ibench methods`)."),
         dataset: str = typer.Option(..., "--dataset", "-d",
                                     help="Registered dataset name, or folder:<path> / twodomain:<path>."),
-        preset: str = typer.Option("cpu", "--preset", "-p", help="Method preset: paper, cpu or smoke."),
+        preset: str = typer.Option("cpu", "--preset", "-p", help="Method preset: paper, cpu or smoke (lanit also: quick, the main job's)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o",
                                            help="Run directory [default: runs/<method>-<dataset>-<preset>-s<seed>]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (train.seed)."),

@@ -11,9 +11,12 @@ once, and scores (``scoring``):
   per group and its mean, in the style modes;
 * the quality of the labels the method trains with, against ground truth (``labels``).
 
-Real-image features come from the statistics cache (``real_features``). The real images of
-a target are ``eval.real_split`` (default ``val``; StarGAN v2 used the target's training
-images: ``--set eval.real_split=train``); the split is written in every record. A mode the
+Real-image features come from the statistics cache (``real_features``); the features,
+classifier verdicts and LPIPS sums of the translations of an unchanged checkpoint come from
+the fake-feature cache (``fake_cache``), so re-evaluating it translates nothing and passes no
+image through Inception. The real images of a target are ``eval.real_split`` (default
+``val``; StarGAN v2 used the target's training images: ``--set eval.real_split=train``); the
+split is written in every record. A mode the
 method does not have is reported as not applicable: its overall rows carry ``value`` NaN
 and a note, nothing is invented.
 
@@ -23,9 +26,7 @@ LPIPS sums are gathered, so every rank computes the same records (rank 0 writes 
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,13 +41,16 @@ from i2ibench.errors import ConfigError
 # The dataset evaluations live in these modules; importing them registers them (evaluation.extras).
 from i2ibench.evaluation import colour_eval  # noqa: F401  (cmnist: colour recall, uni-modal MSE, ...)
 from i2ibench.evaluation import content as _content  # noqa: F401  (lpips-io, lpips-truth)
+from i2ibench.evaluation import timing
 from i2ibench.evaluation.extras import ExtraContext, run_extra_evaluations
+from i2ibench.evaluation.fake_cache import FakeFeatureCache
 from i2ibench.evaluation.labels import label_rows
 from i2ibench.evaluation.protocols import check_protocols, fakes_cap, groups, modes_to_score, plan_tasks
 from i2ibench.evaluation.provenance import common_columns
 from i2ibench.evaluation.real_features import real_features
 from i2ibench.evaluation.scoring import GroupScore, Rows, group_metrics, not_served, overall_key, score_group
 from i2ibench.evaluation.style_plot import plot_evaluated_style_codes
+from i2ibench.evaluation.timing import PhaseTimer
 from i2ibench.evaluation.translate import Classifiers, outputs_per_input, translate_target
 from i2ibench.features.classifier import ClassifierConfig, content_labels, load_classifier
 from i2ibench.features.inception import InceptionFeatures
@@ -62,24 +66,6 @@ from i2ibench.seeding import preserved_rng
 from i2ibench.train import distributed as dist_utils
 
 Log = Callable[[str], None]
-
-
-class PhaseTimer:
-    """Wall seconds per evaluation phase (printed at the end; read by benchmarks/bench_eval.py)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, phase: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
-
-    def summary(self) -> str:
-        return ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
 
 
 def _print(text: str) -> None:
@@ -106,13 +92,18 @@ def load_classifiers(cfg: RunConfig, val: Any, device: Any, log: Log | None) -> 
 
 def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path | None = None, *,
              iterations: int | None = None, features: Any = None, lpips_net: Any = None, val: Any = None,
-             real: Any = None, cache: bool | str | Path = True, log: Log | None = _print) -> pd.DataFrame:
+             real: Any = None, cache: bool | str | Path = True, fake_cache: bool | str | Path | None = None,
+             log: Log | None = _print, timer: PhaseTimer | None = None) -> pd.DataFrame:
     """Score ``method`` under every protocol and mode of ``cfg.eval``; the records as a DataFrame.
 
     ``out_dir``: also write ``out_dir/records.csv`` (merged with earlier evaluations of other
     iterations; rank 0 only). ``features``/``lpips_net``/``val``/``real``: use these instead of
     the Inception extractor, LPIPS AlexNet and ``cfg.dataset``'s splits. ``cache``: use the
     statistics cache for real features (True: the default cache root; a path: that root).
+    ``fake_cache``: keep the translations' features and reuse them for an unchanged checkpoint
+    (``evaluation.fake_cache``; one process only): None follows ``cache`` (same root), True the
+    default cache root, a path that root, False never. ``timer``: a
+    ``timing.PhaseTimer`` that gets the wall seconds of each phase (benchmarks read it).
     Raises ``ConfigError`` for unknown protocols or modes and for datasets with < 2 classes.
     """
     cfg = cfg if cfg is not None else method.cfg
@@ -144,7 +135,13 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
     pooled_cap = fakes_cap(ev.fakes_per_target, [len(real.indices_of(d)) for d in range(len(domains))])
     say = log or (lambda s: None)
 
-    timer = PhaseTimer()
+    timer = timer if timer is not None else PhaseTimer()
+    fakes = None
+    fake_root = cache if fake_cache is None else fake_cache
+    if fake_root is not False and dist_utils.get_world_size() == 1:
+        with timer(timing.FAKE_CACHE):
+            fakes = FakeFeatureCache(method, cfg, val, features, classifiers,
+                                     None if fake_root is True else fake_root)
     with preserved_rng(), torch.no_grad():
         reals: dict[int, torch.Tensor] = {}
         for mode in modes:
@@ -170,14 +167,21 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                     for p in protocols:
                         scores[p] += [not_served(g, metrics, note) for g in plan[p] if g.trg == trg]
                     continue
-                with timer("real features"):
+                with timer(timing.REAL_FEATURES):
                     if trg not in reals:
                         reals[trg] = real_features(real, trg, features, ev, cache=cache)
-                with timer("translation + features"):
-                    outputs = translate_target(method, val, tasks, task_ids, trg, mode, features,
-                                               None if lpips_note or not mode_lpips else lpips_net, ev,
-                                               feature_dim=reals[trg].shape[1], classifiers=classifiers)
-                with timer("metrics"):
+                target_lpips = None if lpips_note or not mode_lpips else lpips_net
+                outputs = None
+                if fakes is not None:
+                    with timer(timing.FAKE_CACHE):
+                        outputs = fakes.load(mode, trg, tasks, task_ids, target_lpips is not None)
+                if outputs is None:
+                    outputs = translate_target(method, val, tasks, task_ids, trg, mode, features, target_lpips, ev,
+                                               feature_dim=reals[trg].shape[1], classifiers=classifiers, timer=timer)
+                    if fakes is not None:
+                        with timer(timing.FAKE_CACHE):
+                            fakes.store(mode, trg, tasks, task_ids, target_lpips is not None, outputs)
+                with timer(timing.METRICS):
                     for p in protocols:
                         for g in plan[p]:
                             if g.trg != trg:
@@ -195,10 +199,10 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                 served_groups = {g.name for g in plan[p] if g.tasks}
                 rows.add_protocol(p, mode, scores[p], metrics, served_groups)
                 if ev.bootstrap > 0:
-                    with timer("bootstrap intervals"):
+                    with timer(timing.BOOTSTRAP):
                         rows.add_intervals(p, mode, scores[p], reals, served_groups, ev.bootstrap, ev.seed)
         if ev.labels:
-            with timer("label quality"):
+            with timer(timing.LABELS):
                 label_rows(method, val, tasks, rows, max(1, ev.batch_size))
         for kind, clf in (("domain", classifiers.domain), ("content", classifiers.content)):
             if clf is not None:
@@ -206,12 +210,17 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                          note=f"{clf.name}: the {kind} classifier behind the {kind} metrics, accuracy on the val split")
         spec = getattr(val, "spec", None)  # a caller's own validation data may come without a spec
         if spec is not None and spec.evaluations:
-            run_extra_evaluations(spec.evaluations, ExtraContext(method, val, ev, tasks, features, lpips_net, rows))
+            with timer("dataset evaluations"):
+                run_extra_evaluations(spec.evaluations, ExtraContext(method, val, ev, tasks, features, lpips_net, rows))
         if (out_dir is not None and ev.style_plot_per_domain > 0 and method.has_style_codes
                 and dist_utils.is_main_process()):
-            path = plot_evaluated_style_codes(method, val, ev.style_plot_per_domain, ev.seed, ev.batch_size,
-                                              Path(out_dir), iterations)
+            with timer("style codes"):
+                path = plot_evaluated_style_codes(method, val, ev.style_plot_per_domain, ev.seed, ev.batch_size,
+                                                  Path(out_dir), iterations)
             say(f"[eval] style codes plotted to {path}")
+    if fakes is not None and fakes.hits:
+        say(f"[eval] fake features of {fakes.hits} of {fakes.hits + fakes.misses} targets from the cache "
+            f"(weights {fakes.weights[:8]} unchanged): no translation, no Inception pass for them")
     say(f"[eval] wall time: {timer.summary()}")
 
     note = method.evaluation_note()

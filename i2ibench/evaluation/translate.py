@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from i2ibench.config import EvalConfig
+from i2ibench.evaluation import timing
 from i2ibench.evaluation.protocols import Task, latent_codes, reference_indices
 from i2ibench.method import Method
 from i2ibench.metrics.lpips import lpips_diversity
@@ -87,12 +88,13 @@ def source_kw(method: Method, src_classes: list[int], repeat: int = 1, device=No
 
 def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list[int], trg: int, mode: str,
                      features: Any, lpips_net: Any, ev: EvalConfig, feature_dim: int = 0,
-                     classifiers: Classifiers | None = None) -> dict[int, TaskOutput]:
+                     classifiers: Classifiers | None = None, timer: Any = timing.no_timer) -> dict[int, TaskOutput]:
     """All translations into class ``trg`` for the tasks ``task_ids`` (indices into ``tasks``), batched across tasks.
 
     A batch holds whole inputs (all outputs of an input together, for LPIPS). Latent codes
     and references are drawn for the whole target up front, so they do not depend on the
-    batch size or the number of processes. ``lpips_net`` ``None``: no LPIPS.
+    batch size or the number of processes. ``lpips_net`` ``None``: no LPIPS. ``timer``: a
+    ``timing.PhaseTimer`` that gets the translation, fake-feature and classifier/LPIPS seconds.
     """
     outs = outputs_per_input(ev, mode)
     inputs = [(ti, int(i)) for ti in task_ids for i in tasks[ti].inputs.tolist()]
@@ -112,9 +114,9 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
             continue
         chunk = inputs[start:start + per_batch]
         units = slice(start * outs, (start + len(chunk)) * outs)
-        x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
-        kw = source_kw(method, [tasks[ti].src for ti, _ in chunk], outs, device)
-        with torch.no_grad():
+        with timer(timing.TRANSLATION), torch.no_grad():
+            x = val.images(torch.tensor([i for _, i in chunk])).repeat_interleave(outs, dim=0).to(device)
+            kw = source_kw(method, [tasks[ti].src for ti, _ in chunk], outs, device)
             if mode == LATENT and method.latent_targets_from_references:
                 target = method.target_of_reference(val.images(refs[units]).to(device))
             else:
@@ -125,29 +127,31 @@ def translate_target(method: Method, val: Any, tasks: list[Task], task_ids: list
                 fake = method.translate(x, target, ref=val.images(refs[units]).to(device), **kw)
             else:
                 fake = method.translate(x, target, **kw)
-        fake = fake.float()
-        feats = features(fake)
-        # Per task: its rows in this batch are contiguous (inputs are ordered by task).
-        task_of = torch.tensor([ti for ti, _ in chunk]).repeat_interleave(outs)
-        grouped = fake.reshape(len(chunk), outs, *fake.shape[1:]).transpose(0, 1)  # [outs, inputs, ...]
-        clf = classifiers or Classifiers()
-        domain_pred = clf.domain.predict(fake) if clf.domain is not None else None
-        content_pred = clf.content.predict(fake) if clf.content is not None else None
-        input_idx = torch.tensor([i for _, i in chunk]).repeat_interleave(outs)
-        for ti in dict.fromkeys(t for t, _ in chunk):
-            rows = task_of == ti
-            results[ti].batches.append(b)
-            results[ti].feats.append(feats[rows.to(feats.device)])
-            if domain_pred is not None:
-                results[ti].domain_pred.append(domain_pred[rows])
-            if content_pred is not None:
-                results[ti].content_pred.append(content_pred[rows])
-                results[ti].content_true.append(clf.content_of[input_idx[rows]])
-            if lpips_net is not None and outs >= 2:
-                cols = torch.tensor([t == ti for t, _ in chunk])
-                n_in = int(cols.sum())
-                results[ti].lpips_sum += float(lpips_diversity(grouped[:, cols.to(grouped.device)], lpips_net)) * n_in
-                results[ti].lpips_inputs += n_in
+            fake = fake.float()
+        with timer(timing.FAKE_FEATURES):
+            feats = features(fake)
+        with timer(timing.OUTPUT_SCORES):  # classifier verdicts and LPIPS diversity of these outputs
+            # Per task: its rows in this batch are contiguous (inputs are ordered by task).
+            task_of = torch.tensor([ti for ti, _ in chunk]).repeat_interleave(outs)
+            grouped = fake.reshape(len(chunk), outs, *fake.shape[1:]).transpose(0, 1)  # [outs, inputs, ...]
+            clf = classifiers or Classifiers()
+            domain_pred = clf.domain.predict(fake) if clf.domain is not None else None
+            content_pred = clf.content.predict(fake) if clf.content is not None else None
+            input_idx = torch.tensor([i for _, i in chunk]).repeat_interleave(outs)
+            for ti in dict.fromkeys(t for t, _ in chunk):
+                rows = task_of == ti
+                results[ti].batches.append(b)
+                results[ti].feats.append(feats[rows.to(feats.device)])
+                if domain_pred is not None:
+                    results[ti].domain_pred.append(domain_pred[rows])
+                if content_pred is not None:
+                    results[ti].content_pred.append(content_pred[rows])
+                    results[ti].content_true.append(clf.content_of[input_idx[rows]])
+                if lpips_net is not None and outs >= 2:
+                    cols = torch.tensor([t == ti for t, _ in chunk])
+                    n_in = int(cols.sum())
+                    results[ti].lpips_sum += float(lpips_diversity(grouped[:, cols.to(grouped.device)], lpips_net)) * n_in
+                    results[ti].lpips_inputs += n_in
     if world > 1:
         for ti in task_ids:
             _gather_in_batch_order(results[ti], classifiers is not None)

@@ -1,4 +1,8 @@
-"""On-disk cache of real-image features, keyed by everything they depend on.
+"""On-disk caches of features, keyed by everything they depend on.
+
+Real-image features (``cached_features``, ``dataset_features``) and, through the same entry
+format, any named set of tensors (``load_tensors``/``store_tensors``: the evaluation's fake
+features, ``i2ibench.evaluation.fake_cache``), each kind in its own folder of the cache root.
 
 A key is a JSON-able dict, e.g. ``{"dataset", "split", "domain", "extractor", "img_size",
 "inputs": <fingerprint of the input files or pixels>}``. Its canonical JSON (sorted keys) is
@@ -22,7 +26,7 @@ import torch
 
 from i2ibench.defaults import cache_dir
 from i2ibench.errors import I2IError
-from i2ibench.fileio import remove_orphan_temps, torch_save, write_json
+from i2ibench.fileio import remove_orphan_temps, state_dict_sha256, torch_save, write_json
 
 CACHE_SUBDIR = "features"
 FORMAT_VERSION = 1
@@ -65,9 +69,9 @@ def _canonical(key: dict) -> str:
         raise I2IError(f"feature cache key is not plain JSON data: {e}") from None
 
 
-def cache_entry_path(key: dict, cache_root: str | os.PathLike | None = None) -> Path:
-    """Where the features for ``key`` are (or would be) stored."""
-    folder = Path(cache_root) / CACHE_SUBDIR if cache_root is not None else cache_dir(CACHE_SUBDIR)
+def cache_entry_path(key: dict, cache_root: str | os.PathLike | None = None, subdir: str = CACHE_SUBDIR) -> Path:
+    """Where the features for ``key`` are (or would be) stored: ``<cache root>/<subdir>/<digest>.pt``."""
+    folder = Path(cache_root) / subdir if cache_root is not None else cache_dir(subdir)
     digest = hashlib.sha256(_canonical(key).encode()).hexdigest()
     return folder / f"{digest[:32]}.pt"
 
@@ -122,11 +126,53 @@ def cached_features(
     return feats
 
 
-def _fingerprint_dataset_images(ds: Any, idx: torch.Tensor, batch: int) -> str:
-    """What the cached features of ``ds[idx]`` depend on: the files, or the pixels."""
+def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    return state_dict_sha256(tensors) if tensors else hashlib.sha256(b"").hexdigest()
+
+
+def load_tensors(key: dict, subdir: str, cache_root: str | os.PathLike | None = None) -> dict[str, torch.Tensor] | None:
+    """The named tensors stored for ``key`` in ``subdir`` of the cache root, or None.
+
+    None when there is no entry, and (with a warning) when the entry is unreadable, belongs
+    to another key or its tensors do not match their stored digest: the caller recomputes.
+    """
+    path = cache_entry_path(key, cache_root, subdir)
+    if not path.is_file():
+        return None
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+        tensors = entry.get("tensors") if isinstance(entry, dict) else None
+        ok = (isinstance(tensors, dict) and all(isinstance(t, torch.Tensor) for t in tensors.values())
+              and entry.get("format") == FORMAT_VERSION and entry.get("key") == _canonical(key)
+              and _tensors_sha256(tensors) == entry.get("tensors_sha256"))
+    except Exception as e:  # truncated zip, foreign pickle, ...
+        warnings.warn(f"cache entry {path} is unreadable ({type(e).__name__}); recomputing")
+        return None
+    if not ok:
+        warnings.warn(f"cache entry {path} does not match its key or hash; recomputing")
+        return None
+    return tensors
+
+
+def store_tensors(key: dict, tensors: dict[str, torch.Tensor], subdir: str,
+                  cache_root: str | os.PathLike | None = None) -> Path:
+    """Store named CPU tensors for ``key`` (atomically; a readable ``.json`` copy of the key beside them)."""
+    path = cache_entry_path(key, cache_root, subdir)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+    entry = {"format": FORMAT_VERSION, "key": _canonical(key), "tensors": tensors,
+             "tensors_sha256": _tensors_sha256(tensors)}
+    remove_orphan_temps(path.parent)  # only temps idle for ORPHAN_AGE_S: others may be writing
+    torch_save(entry, path)
+    write_json(path.with_suffix(".json"), key)
+    return path
+
+
+def fingerprint_dataset_images(ds: Any, idx: torch.Tensor, batch: int = 256) -> str:
+    """What features of the images ``ds[idx]`` depend on: the files' metadata (file-backed
+    datasets, ``fingerprint_files``), or a SHA-256 of the pixels (in-memory datasets)."""
     parent = getattr(ds, "parent", None)
     if parent is not None:  # a subset of another dataset: its parent's images
-        return _fingerprint_dataset_images(parent, ds.parent_indices[idx], batch)
+        return fingerprint_dataset_images(parent, ds.parent_indices[idx], batch)
     paths = getattr(ds, "paths", None)  # file-backed datasets only
     if paths is not None:
         return f"files:{fingerprint_files([paths[i] for i in idx.tolist()])}"
@@ -154,7 +200,7 @@ def dataset_features(ds: Any, domain: int, idx: torch.Tensor, features: Any, bat
         return compute()
     key = {"kind": "real-features", "dataset": ds.name, "split": ds.split, "domain": ds.domains[domain],
            "img_size": ds.img_size, "features": features.name, "n": len(idx),
-           "images": _fingerprint_dataset_images(ds, idx, batch)}
+           "images": fingerprint_dataset_images(ds, idx, batch)}
     if getattr(ds, "paths", None) is not None or getattr(ds, "parent", None) is not None:
         key["resize"] = getattr(ds, "resize_rule", "crop")  # the same files give other pixels per rule
     return cached_features(key, compute, cache_root=None if cache is True else cache)

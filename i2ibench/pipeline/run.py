@@ -16,6 +16,7 @@ from i2ibench.data.catalog import run_dataset
 from i2ibench.evaluation.harness import evaluate
 from i2ibench.evaluation.protocols import check_modes, check_protocols, fakes_cap
 from i2ibench.method import Method
+from i2ibench.train.checkpoint import list_checkpoints
 from i2ibench.train.engine import train
 
 
@@ -40,13 +41,24 @@ def train_and_evaluate(cfg: RunConfig, out_dir: str | Path, *, resume: bool = Tr
     if evaluating or cfg.train.eval_every > 0:
         # Found before training, not after it: bad eval settings, a missing val or real split.
         val, real = evaluation_data(cfg)
+    done = finished_step(out_dir, cfg) if resume else None
     method = train(cfg, out_dir, resume=resume, progress=progress, max_steps=max_steps,
                    evaluator=periodic_evaluator(cfg, out_dir, val))
     paused = max_steps is not None and max_steps < cfg.train.total_iters
     if paused or not evaluating:
         return method, None
+    if done is not None and log is not None:
+        log(f"[run] {out_dir} was already trained ({done} of {cfg.train.total_iters} iterations): nothing to train; "
+            f"evaluating it again (an unchanged checkpoint's translations come from the fake-feature cache)")
     return method, evaluate(method, cfg, out_dir=out_dir, iterations=cfg.train.total_iters, val=val, real=real,
                             log=log)
+
+
+def finished_step(out_dir: Path, cfg: RunConfig) -> int | None:
+    """The step of ``out_dir``'s newest checkpoint when it is at (or past) ``train.total_iters``, else None."""
+    found = list_checkpoints(out_dir) if out_dir.is_dir() else []
+    step = max((s for s, _ in found), default=None)
+    return step if step is not None and step >= cfg.train.total_iters else None
 
 
 def evaluation_data(cfg: RunConfig) -> tuple[Any, Any]:
