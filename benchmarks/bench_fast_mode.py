@@ -45,7 +45,7 @@ def run(name: str, extra: list[str], args) -> tuple[float | None, pd.DataFrame]:
         return None, pd.read_csv(out / "records.csv")
     cmd = [sys.executable, "-m", "i2ibench.cli", "run", "-m", args.method, "-d", args.dataset, "-p", args.preset,
            "--seed", str(args.seed), "--out", str(out), "--set", f"train.total_iters={args.iters}",
-           "--set", "eval.bootstrap=0", *extra]
+           "--set", "eval.bootstrap=0", *[a for kv in args.set for a in ("--set", kv)], *extra]
     print("$", " ".join(cmd[1:]), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     t0 = time.perf_counter()
@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-fast-mode"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to every run, e.g. model.ema_beta=0.9 so that a short run's EMA generator "
+                         "is not mostly its initialisation")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="which runs (fp32 is needed for the shifts)")
     args = ap.parse_args()
     names = [v.strip() for v in args.variants.split(",")]
@@ -81,7 +84,8 @@ def main() -> None:
     table = pd.DataFrame(values)
     for name in names[1:]:
         table[f"{name} - fp32"] = table[name] - table["fp32"]
-    print(f"\n{args.method} on {args.dataset}, {args.preset} preset, {args.iters} iterations, seed {args.seed}")
+    print(f"\n{args.method} on {args.dataset}, {args.preset} preset, {args.iters} iterations, seed {args.seed}"
+          + (f", {' '.join(args.set)}" if args.set else ""))
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     timed = {k: v for k, v in times.items() if v is not None}
     if timed:
