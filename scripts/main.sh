@@ -2,7 +2,7 @@
 # Install everything, then run the main job on the embedded default data (Fashion-MNIST):
 # pre-train the offline CLIP stand-in (cached after the first time) while the fashion10 domain
 # classifier behind translation accuracy trains beside it, train LANIT at the quick preset
-# (16 px, 1,000 iterations), evaluate it, and print the fashion10 table beside the committed
+# (16 px, 1,500 iterations), evaluate it, and print the fashion10 table beside the committed
 # cpu-preset runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
