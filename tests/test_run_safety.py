@@ -96,3 +96,16 @@ def test_a_run_whose_folder_dataset_moved_is_evaluated_at_the_new_place(tmp_path
                            "--data-root", str(new))
     assert code == 0, err  # resumed from step 2 at the new place
     assert (run_dir / "checkpoints" / "ckpt_00000003.pt").is_file()
+
+
+def test_a_run_from_before_plain_step_existed_resumes():
+    """A config dumped before ``train.plain_step`` existed differs from today's only in that key,
+    which changes the order of work, not the updates: resuming is allowed."""
+    from i2ibench.config import build_run_config, to_dict
+    from i2ibench.train.rundir import config_differences
+
+    new = to_dict(build_run_config("stargan2", "fashion10", "cpu"))
+    old = {**new, "train": {k: v for k, v in new["train"].items() if k != "plain_step"}}
+    assert config_differences(old, new) == []
+    other = {**new, "train": {**old["train"], "lr": 0.5}}
+    assert any(d.startswith("train.lr") for d in config_differences(other, new))

@@ -32,11 +32,13 @@ TB_DIR = "tb"
 
 # Config keys that may change between a run and its resumption without changing what is
 # trained: bookkeeping, where the data is, and the evaluation protocol. ``total_iters`` may
-# grow to extend a finished run.
+# grow to extend a finished run. ``device``, ``channels_last`` and ``plain_step`` change only
+# the order of floating-point work (the same updates up to round-off); runs from before
+# ``plain_step`` existed (their config lacks it) trained with the plain step.
 RESUME_FREE_KEYS = (
     "train.total_iters", "train.log_every", "train.sample_every", "train.ckpt_every",
     "train.keep_ckpts", "train.eval_every", "train.num_workers", "train.device",
-    "train.channels_last", "data_root",
+    "train.channels_last", "train.plain_step", "data_root",
 )
 RESUME_FREE_PREFIXES = ("eval.",)
 
