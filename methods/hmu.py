@@ -105,7 +105,7 @@ class HMSConfig(HMUConfig):
 # ~25 min on one thread of the project's shared 2-core machine: ~2.7 s/iter hmu, ~3.3 s/iter
 # hms, measured under load) and an evaluation with 20 inputs x 10 codes per direction, so that
 # colour recall per input can reach 1. Run the stargan2 baseline with the same train/eval keys.
-# EMA 0.99: the shortened presets keep the EMA horizon 1 / (1 - beta) within a fifth of the run
+# EMA 0.99: the shortened presets keep the EMA horizon 1 / (1 - beta) within half of the run (here a fifth)
 # (README, Configuration): with the official EMA (copied before He initialisation) and 0.999, 61 %
 # of the evaluated generator would still be its initialisation after 500 steps.
 CPU_RUN = {"train.total_iters": 500, "train.sample_every": 100, "train.ckpt_every": 100, "model.ds_iter": 500,

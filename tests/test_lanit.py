@@ -411,13 +411,12 @@ def test_clip_input_is_resized_as_the_official_lanit_code(vlm):
 
 def test_quick_preset_shortens_by_the_rules_and_trains(vlm):
     """The main job's preset (README "Presets"): schedules scale with its length as in the cpu
-    preset (prompts learned from 2/3, diversity decay over the run), the EMA horizon is within a
-    fifth of the run, and its one stated departure is lr 4e-4 for every backbone net."""
+    preset (prompts learned from 2/3, diversity decay over the run), and its one stated departure
+    is lr 4e-4 for every backbone net (the EMA rule: test_methods_registry)."""
     quick, cpu = build_run_config("lanit", "fashion10", "quick"), build_run_config("lanit", "fashion10", "cpu")
     n, m = quick.train.total_iters, quick.model
     assert m.ds_iter == n and m.prompt_start == round(2 * n / 3)
     assert cpu.model.prompt_start == round(2 * cpu.train.total_iters / 3)
-    assert 1 / (1 - m.ema_beta) <= n / 5
     assert (m.lr, m.f_lr) == (4e-4, 4e-4) and m.p_lr == cpu.model.p_lr
     assert quick.train.img_size == 16 and m.dim_in < cpu.model.dim_in and m.max_conv_dim < cpu.model.max_conv_dim
     torch.manual_seed(0)

@@ -114,3 +114,21 @@ def test_smoke_training_translation_and_exact_resume(name):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+SHORTENED = ("cpu", "quick")  # presets that train (smoke runs only pin code: README "Results")
+
+
+@pytest.mark.parametrize("name", registered_methods())
+def test_shortened_presets_keep_the_ema_horizon_within_half_the_run(name):
+    """README "Configuration": a shortened preset's EMA horizon 1/(1 - beta) is at most half its
+    length, so the evaluated EMA generator is not mostly its initialisation."""
+    checked = 0
+    for preset in sorted(set(get_method_class(name).presets) & set(SHORTENED)):
+        cfg = build_run_config(name, "fashion10", preset)
+        beta = getattr(cfg.model, "ema_beta", None)
+        if beta is None:
+            continue  # no EMA generator (cliptravelgan, travelgan, cyclegan)
+        assert 1 / (1 - beta) <= cfg.train.total_iters / 2, (preset, beta, cfg.train.total_iters)
+        checked += 1
+    assert checked or not hasattr(get_method_class(name).Config(), "ema_beta")
