@@ -43,6 +43,14 @@ def _open_temp(path: Path, mode: str):
     return open(path, mode)
 
 
+def _raise_if_disk_full(exc: BaseException, path: Path) -> None:
+    """A full disk (ENOSPC/EDQUOT) while writing ``path`` as a one-line ``I2IError``."""
+    full = _disk_full_error(exc)
+    if full is not None:
+        raise I2IError(f"disk full while writing {path} ({full.strerror}); "
+                       f"{'it was left as it was' if path.exists() else 'nothing was written'}") from None
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it replaces ``path`` in one rename.
@@ -58,17 +66,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     except Exception as e:
-        full = _disk_full_error(e)
-        if full is not None:
-            raise I2IError(f"disk full while writing {path} ({full.strerror}); "
-                           f"{'it was left as it was' if path.exists() else 'nothing was written'}") from None
+        _raise_if_disk_full(e, path)
         raise
     finally:
         if tmp_path.exists():
@@ -107,10 +110,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         else:
             os.replace(tmp, path)
     except Exception as e:
-        full = _disk_full_error(e)
-        if full is not None:
-            raise I2IError(f"disk full while writing {path} ({full.strerror}); "
-                           f"{'it was left as it was' if path.exists() else 'nothing was written'}") from None
+        _raise_if_disk_full(e, path)
         raise
     finally:
         if tmp.exists():
