@@ -61,7 +61,7 @@ def test_damaged_entry_is_recomputed_and_rewritten(tmp_path, damage):
     else:
         entry = torch.load(path, weights_only=True)
         if damage == "tampered-features":
-            entry["features"][0, 0] += 1.0
+            entry["tensors"]["features"][0, 0] += 1.0
         else:
             entry["key"] = json.dumps({"dataset": "other"})
         torch.save(entry, path)
@@ -70,6 +70,19 @@ def test_damaged_entry_is_recomputed_and_rewritten(tmp_path, damage):
     assert compute.calls == 2 and torch.equal(got, compute.value)
     cached_features(KEY, compute, cache_root=tmp_path)
     assert compute.calls == 2  # the rewritten entry is good
+
+
+def test_an_entry_of_the_older_format_is_recomputed_without_a_warning(tmp_path, recwarn):
+    compute = Counter()
+    cached_features(KEY, compute, cache_root=tmp_path)
+    path = cache_entry_path(KEY, tmp_path)
+    entry = torch.load(path, weights_only=True)
+    torch.save({"format": 1, "key": entry["key"], "features": entry["tensors"]["features"]}, path)
+    got = cached_features(KEY, compute, cache_root=tmp_path)
+    assert compute.calls == 2 and torch.equal(got, compute.value)
+    assert not [w for w in recwarn if "recomputing" in str(w.message)]
+    cached_features(KEY, compute, cache_root=tmp_path)
+    assert compute.calls == 2
 
 
 def test_default_location_is_the_i2ibench_cache(tmp_path, monkeypatch):

@@ -29,7 +29,7 @@ from i2ibench.errors import I2IError
 from i2ibench.fileio import remove_orphan_temps, state_dict_sha256, torch_save, write_json
 
 CACHE_SUBDIR = "features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one entry format (named tensors) for every kind; 1 had a features-only one
 
 
 def fingerprint_tensor(t: torch.Tensor) -> str:
@@ -76,28 +76,6 @@ def cache_entry_path(key: dict, cache_root: str | os.PathLike | None = None, sub
     return folder / f"{digest[:32]}.pt"
 
 
-def _load_entry(path: Path, canonical_key: str) -> torch.Tensor | None:
-    """The cached features if the entry is intact and belongs to this key, else None."""
-    if not path.is_file():
-        return None
-    try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-        ok = (
-            isinstance(entry, dict)
-            and entry.get("format") == FORMAT_VERSION
-            and entry.get("key") == canonical_key
-            and isinstance(entry.get("features"), torch.Tensor)
-            and fingerprint_tensor(entry["features"]) == entry.get("features_sha256")
-        )
-    except Exception as e:  # truncated zip, foreign pickle, ...
-        warnings.warn(f"feature cache entry {path} is unreadable ({type(e).__name__}); recomputing")
-        return None
-    if not ok:
-        warnings.warn(f"feature cache entry {path} does not match its key or hash; recomputing")
-        return None
-    return entry["features"]
-
-
 def cached_features(
     key: dict,
     compute: Callable[[], torch.Tensor],
@@ -106,24 +84,16 @@ def cached_features(
     """Features for ``key``: loaded from the cache, or ``compute()``-d and stored.
 
     ``cache_root`` replaces the i2ibench cache root (``$I2IBENCH_CACHE``); entries live in its
-    ``features/`` folder.
+    ``features/`` folder, in the entry format of ``store_tensors`` (one tensor, ``features``).
     """
-    canonical = _canonical(key)
-    path = cache_entry_path(key, cache_root)
-    cached = _load_entry(path, canonical)
-    if cached is not None:
-        return cached
+    cached = load_tensors(key, CACHE_SUBDIR, cache_root)
+    if cached is not None and set(cached) == {"features"}:
+        return cached["features"]
     feats = compute()
     if not isinstance(feats, torch.Tensor):
         raise I2IError(f"feature computation returned {type(feats).__name__}, expected a tensor")
-    feats = feats.detach().cpu()
-    entry = {"format": FORMAT_VERSION, "key": canonical, "features": feats,
-             "features_sha256": fingerprint_tensor(feats)}
-    # Entries of other processes may be in flight: only temps idle for ORPHAN_AGE_S go.
-    remove_orphan_temps(path.parent)
-    torch_save(entry, path)
-    write_json(path.with_suffix(".json"), key)
-    return feats
+    store_tensors(key, {"features": feats}, CACHE_SUBDIR, cache_root)
+    return feats.detach().cpu()
 
 
 def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -133,18 +103,20 @@ def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 def load_tensors(key: dict, subdir: str, cache_root: str | os.PathLike | None = None) -> dict[str, torch.Tensor] | None:
     """The named tensors stored for ``key`` in ``subdir`` of the cache root, or None.
 
-    None when there is no entry, and (with a warning) when the entry is unreadable, belongs
-    to another key or its tensors do not match their stored digest: the caller recomputes.
+    None when there is no entry or it was written in an older entry format (silently: the
+    caller recomputes and rewrites it), and with a warning when the entry is unreadable,
+    belongs to another key or its tensors do not match their stored digest.
     """
     path = cache_entry_path(key, cache_root, subdir)
     if not path.is_file():
         return None
     try:
         entry = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(entry, dict) and entry.get("format") != FORMAT_VERSION:
+            return None
         tensors = entry.get("tensors") if isinstance(entry, dict) else None
         ok = (isinstance(tensors, dict) and all(isinstance(t, torch.Tensor) for t in tensors.values())
-              and entry.get("format") == FORMAT_VERSION and entry.get("key") == _canonical(key)
-              and _tensors_sha256(tensors) == entry.get("tensors_sha256"))
+              and entry.get("key") == _canonical(key) and _tensors_sha256(tensors) == entry.get("tensors_sha256"))
     except Exception as e:  # truncated zip, foreign pickle, ...
         warnings.warn(f"cache entry {path} is unreadable ({type(e).__name__}); recomputing")
         return None
