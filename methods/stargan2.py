@@ -153,16 +153,21 @@ class StarGAN2(Method):
         finally:
             self.set_trainable(*self.nets.keys())
 
-    def _draws(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The iteration's random draws, in the official order: latent targets (``uniform`` only), z1, z2."""
+    def _inputs(self, batch: Batch, step: int) -> tuple[torch.Tensor, ...]:
+        """What both iterations start from: ``x_real, y_org, x_ref, x_ref2, y_trg`` of the batch;
+        the iteration's random draws in the official order (latent targets, ``uniform`` only; z1;
+        z2) as ``y_lat, z1, z2``; the decayed ``lambda_ds``; the face masks (None unless w_hpf > 0)."""
+        m: StarGAN2Config = self.mcfg
         n = batch.x_src.size(0)
-        if self.mcfg.latent_target == "uniform":
+        if m.latent_target == "uniform":
             y_lat = torch.randint(0, self.info.num_domains, (n,), device=self.device)
         else:
             y_lat = batch.y_ref
-        z1 = torch.randn(n, self.mcfg.latent_dim, device=self.device)
-        z2 = torch.randn(n, self.mcfg.latent_dim, device=self.device)
-        return y_lat, z1, z2
+        z1 = torch.randn(n, m.latent_dim, device=self.device)
+        z2 = torch.randn(n, m.latent_dim, device=self.device)
+        masks = self.mask_fn(batch.x_src) if self.mask_fn is not None else None
+        return (batch.x_src, batch.y_src, batch.x_ref, batch.x_ref2, batch.y_ref, y_lat, z1, z2,
+                linear_decay(m.lambda_ds, step, m.ds_iter), masks)
 
     def _shared_iteration(self, batch: Batch, step: int) -> dict[str, float]:
         """``_iteration``'s updates without the work it does twice (``train.plain_step=false``, the default).
@@ -176,11 +181,7 @@ class StarGAN2(Method):
         fp32 round-off differs from ``_iteration`` (tests/test_train_speed.py).
         """
         m: StarGAN2Config = self.mcfg
-        x_real, y_org = batch.x_src, batch.y_src
-        x_ref, x_ref2, y_trg = batch.x_ref, batch.x_ref2, batch.y_ref
-        y_lat, z1, z2 = self._draws(batch)
-        lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
-        masks = self.mask_fn(x_real) if self.mask_fn is not None else None
+        x_real, y_org, x_ref, x_ref2, y_trg, y_lat, z1, z2, lambda_ds, masks = self._inputs(batch, step)
         G, D = self.nets["generator"], self.nets["discriminator"]
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
         logs: dict[str, torch.Tensor] = {}
@@ -229,11 +230,7 @@ class StarGAN2(Method):
         """The plain iteration (``train.plain_step=true``): the official order of work, each loss
         computing its own fakes."""
         m: StarGAN2Config = self.mcfg
-        x_real, y_org = batch.x_src, batch.y_src
-        x_ref, x_ref2, y_trg = batch.x_ref, batch.x_ref2, batch.y_ref
-        y_lat, z1, z2 = self._draws(batch)
-        lambda_ds = linear_decay(m.lambda_ds, step, m.ds_iter)
-        masks = self.mask_fn(x_real) if self.mask_fn is not None else None
+        x_real, y_org, x_ref, x_ref2, y_trg, y_lat, z1, z2, lambda_ds, masks = self._inputs(batch, step)
         G, D = self.nets["generator"], self.nets["discriminator"]
         F_, E = self.nets["mapping_network"], self.nets["style_encoder"]
         logs: dict[str, torch.Tensor] = {}
