@@ -207,6 +207,23 @@ def test_eval_fake_folder_against_an_exported_statistics_file(tmp_path, monkeypa
     np.savez(tmp_path / "stats.npz", mu=real_f.mean(0), sigma=np.cov(real_f, rowvar=False))
     against = score_folders(tmp_path / "stats.npz", tmp_path / "fake", k=3, features=feats, cache=False)
     assert against["fid"] == pytest.approx(real["fid"], rel=1e-6) and np.isnan(against["density"])
+    assert np.isnan(against["n_real"]) and against["n_fake"] == 12  # pytorch-fid's layout has no count
+    np.savez(tmp_path / "counted.npz", mu=real_f.mean(0), sigma=np.cov(real_f, rowvar=False), counts=np.array([5, 7]))
+    assert score_folders(tmp_path / "counted.npz", tmp_path / "fake", k=3, features=feats, cache=False)["n_real"] == 12
+
+    # The CLI prints the defined scores only and says once, on stderr, what was not computed.
+    import i2ibench.features.inception as inception
+
+    monkeypatch.setattr(inception, "InceptionFeatures", lambda **kw: feats)
+    monkeypatch.setattr(sys, "argv", ["i2ibench", "eval", "--real", str(tmp_path / "stats.npz"), "--fake",
+                                      str(tmp_path / "fake"), "--no-cache"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    assert done.value.code == 0, captured.err
+    assert f"fid: {real['fid']:.6f}" in captured.out and "nan" not in captured.out
+    assert "n_fake: 12" in captured.out and "n_real" not in captured.out
+    assert "not computed: kid, kid_std, precision, recall, density, coverage, n_real (a statistics file holds only mu and sigma)" in captured.err
     monkeypatch.setattr(sys, "argv", ["i2ibench", "eval", "--real", str(tmp_path / "nosuch.npz"), "--fake", str(tmp_path / "fake")])
     with pytest.raises(SystemExit) as done:
         main()

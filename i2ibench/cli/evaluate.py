@@ -77,9 +77,17 @@ def register(app: typer.Typer) -> None:
                 typer.echo(json.dumps({key: (None if isinstance(v, float) and math.isnan(v) else v)
                                        for key, v in scores.items()}))
             else:
-                for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real", "n_fake"):
+                keys = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real", "n_fake")
+                for key in keys:
                     v = scores[key]
+                    if isinstance(v, float) and math.isnan(v):
+                        continue  # said once below, not as a column of "nan"
                     typer.echo(f"{key}: {v:.6f}" if isinstance(v, float) else f"{key}: {v}")
+                missing = [key for key in keys if isinstance(scores[key], float) and math.isnan(scores[key])]
+                if missing:
+                    why = ("a statistics file holds only mu and sigma" if real.suffix == ".npz"
+                           else "too few images for them")
+                    typer.echo(f"not computed: {', '.join(missing)} ({why})", err=True)
             return
         if path is None:
             raise ConfigError("give a run directory or checkpoint to evaluate, or --real DIR --fake DIR")

@@ -179,7 +179,8 @@ def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, fea
 
     Returns ``{"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_real",
     "n_fake"}``; a metric undefined at these counts (or without real features, against a
-    statistics file) is NaN. ``k`` >= 1, ``batch_size`` >= 1 (``I2IError`` otherwise). ``log``
+    statistics file) is NaN, and so is ``n_real`` of a statistics file that does not record
+    its image count (pytorch-fid, clean-fid; i2ibench's files do). ``k`` >= 1, ``batch_size`` >= 1 (``I2IError`` otherwise). ``log``
     gets one line per folder saying how many images were read from where. Raises ``DataError``
     for a missing or empty folder, an unreadable image (naming it) or a symlink loop.
     """
@@ -202,11 +203,12 @@ def score_folders(real_dir: str | Path, fake_dir: str | Path, k: int = 5, *, fea
         features = InceptionFeatures(device=device, precision=precision, batch_size=batch_size)
     fake_f = folder_features(fake_dir, features, cache=False, batch_size=batch_size, listing=fake_list)
     if stats:
-        from i2ibench.evaluation.stats_export import fid_against_stats
+        from i2ibench.evaluation.stats_export import fid_against_stats, stats_image_count
 
         out = {key: math.nan for key in FEATURE_KEYS}
         out[mk.FID] = fid_against_stats(real_dir, fake_f)
-        return {**out, "n_real": math.nan, "n_fake": len(fake_f)}
+        n_real = stats_image_count(real_dir)
+        return {**out, "n_real": math.nan if n_real is None else n_real, "n_fake": len(fake_f)}
     real_f = folder_features(real_dir, features, cache=cache, batch_size=batch_size, listing=real_list)
     values, _ = score_features(real_f, fake_f, k)
     return {**values, "n_real": len(real_f), "n_fake": len(fake_f)}

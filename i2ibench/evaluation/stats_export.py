@@ -134,6 +134,16 @@ def load_stats(stats_npz: str | Path, domain: int | str | None = None) -> tuple[
         raise I2IError(f"cannot read statistics file {path}: {e}") from None
 
 
+def stats_image_count(stats_npz: str | Path) -> int | None:
+    """How many images the pooled ``mu``/``sigma`` of ``stats_npz`` came from: the sum of an
+    i2ibench file's ``counts``; None for a file without them (pytorch-fid, clean-fid)."""
+    try:
+        with np.load(Path(stats_npz), allow_pickle=False) as f:
+            return int(np.asarray(f["counts"]).sum()) if "counts" in f.files else None
+    except (OSError, ValueError) as e:
+        raise I2IError(f"cannot read statistics file {stats_npz}: {e}") from None
+
+
 def fid_against_stats(stats_npz: str | Path, fake_feats, domain: int | str | None = None) -> float:
     """FID of fake features [M, D] (M >= 2) against the statistics in ``stats_npz`` (see ``load_stats``).
 
