@@ -6,8 +6,8 @@ On real Fashion-MNIST test images (28 px, bilinearly resized to 32 px RGB, as te
 [-1, 1] like the evaluation gets them), in one run:
 
 1. images/s of torch-fidelity's own ``inception-v3-compat`` extractor (as ``calculate_metrics``
-   runs it: fp32, NCHW, uint8 batches of 64) and of ``InceptionFeatures`` in fp32 (NCHW and
-   channels_last), with the maximum absolute feature difference to torch-fidelity;
+   runs it: fp32, NCHW, uint8 batches of 64) and of ``InceptionFeatures`` in fp32 (NCHW,
+   channels_last, channels_last with batch norm folded into the convolutions), with the maximum absolute feature difference to torch-fidelity;
 2. images/s of the bf16 autocast mode (timings interleaved, best of ``--rounds``);
 3. the time of an evaluation (FID, density, coverage of ``--n-fid`` fakes) whose real features
    are computed and cached (cold), and of a second one that finds them in the statistics
@@ -106,9 +106,10 @@ def main() -> None:
     bf16 = InceptionFeatures(batch_size=args.batch, precision="bf16")
     contenders = {
         "torch-fidelity extractor fp32 NCHW": torch_fidelity_extractor(),
-        "ours fp32 NCHW": InceptionFeatures(batch_size=args.batch, channels_last=False),
-        "ours fp32 channels_last (default)": fp32,
-        "ours bf16 autocast channels_last": bf16,
+        "ours fp32 NCHW": InceptionFeatures(batch_size=args.batch, channels_last=False, fold_bn=False),
+        "ours fp32 channels_last": InceptionFeatures(batch_size=args.batch, fold_bn=False),
+        "ours fp32 channels_last + BN folded (default)": fp32,
+        "ours bf16 autocast channels_last + BN folded": bf16,
     }
     feats, best = {}, {}
     for fn in contenders.values():

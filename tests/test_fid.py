@@ -40,7 +40,7 @@ def test_converted_weights_reproduce_the_torchscript_module(features):
     x = torch.randint(0, 256, (2, 3, 299, 299), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     with torch.no_grad():
         expected = ts((x.float() - 128) / 128).double()  # fid-helper's own input convention
-    got = features(x)
+    got = fi.InceptionFeatures(batch_size=25, fold_bn=False)(x)  # the converted weights as stored
     assert got.dtype == torch.float64 and got.shape == (2, 2048)
     assert expected.abs().max() > 1.0  # real activations, not zeros
     assert torch.allclose(got, expected, rtol=0, atol=1e-5), (got - expected).abs().max()
@@ -49,7 +49,7 @@ def test_converted_weights_reproduce_the_torchscript_module(features):
 def test_converted_state_dict_is_complete_and_fid_only(cache_root, features):
     state = torch.load(fi.weights_path(), map_location="cpu", weights_only=True)
     assert fi.state_dict_sha256(state) == fi.WEIGHTS_SHA256
-    assert set(state) == set(features.net.state_dict())  # nothing missing, nothing extra
+    assert set(state) == set(fi.inception_extractor().state_dict())  # nothing missing, nothing extra
     assert all(torch.all(v == 1) for k, v in state.items() if k.endswith(".bn.weight"))  # TF: no gamma
     assert torch.isnan(state["fc.weight"]).all()  # no logits: Inception Score would be NaN, not wrong
     assert features.name == fi.EXTRACTOR_NAME == "inception-v3-compat"
@@ -115,6 +115,19 @@ def test_fid_equals_torch_fidelity_on_png_folders(tmp_path, cache_root, features
     ours = fid(features(_read_pngs(tmp_path / "real")), features(_read_pngs(tmp_path / "fake")))
     assert ref > 10.0  # noisy vs clean images are far apart: the comparison is not of zeros
     assert ours == pytest.approx(ref, rel=1e-4)
+
+
+def test_folded_batch_norm_keeps_the_features(features):
+    # The default extractor folds each conv -> bn pair into one conv: no batch norm is left, and
+    # pool3 features stay within fp32 round-off of the unfolded network (values reach ~10).
+    assert features.fold_bn and not any(isinstance(m, torch.nn.BatchNorm2d) for m in features.net.modules())
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    unfolded = fi.InceptionFeatures(batch_size=25, fold_bn=False)(x)
+    folded = features(x)
+    assert unfolded.abs().max() > 1.0
+    assert torch.allclose(folded, unfolded, rtol=0, atol=5e-5), (folded - unfolded).abs().max()
+    with pytest.raises(I2IError, match="eval mode"):
+        fi.fold_batch_norms(fi.inception_extractor().train())
 
 
 def test_bf16_features_stay_close_to_fp32(cache_root, features):
