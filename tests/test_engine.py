@@ -77,6 +77,26 @@ def test_pause_with_max_steps_then_resume_is_bit_identical(tmp_path, straight):
     assert_same_state(straight, run(tmp_path, "paused"))
 
 
+def test_pause_and_ctrl_c_say_where_the_run_resumes_from(tmp_path, monkeypatch, capsys):
+    run(tmp_path, "paused", max_steps=3)
+    out = capsys.readouterr().out
+    assert "paused at step 3 of 6 (--max-steps)" in out and str(tmp_path / "paused/checkpoints/ckpt_00000003.pt") in out
+
+    def ctrl_c(self, batch, step):
+        if step == 4:  # inside the fifth step, after the checkpoint of step 4
+            raise KeyboardInterrupt
+        return real_step(self, batch, step)
+
+    real_step = ToyMethod.training_step
+    monkeypatch.setattr(ToyMethod, "training_step", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "paused")
+    out = capsys.readouterr().out
+    assert "interrupted after step 4; the newest checkpoint is " + str(tmp_path / "paused/checkpoints/ckpt_00000004.pt") in out
+    assert "the same command resumes from it" in out
+    assert [s for s, _ in list_checkpoints(tmp_path / "paused")][-1] == 4  # nothing written on the way out
+
+
 def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path, straight):
     """A real process killed with SIGKILL after its first checkpoint, then resumed here."""
     script = textwrap.dedent(f"""

@@ -175,6 +175,7 @@ def _loop(cfg: RunConfig, out_dir: Path, method: Method, train_set: Any, sample_
                                                "config": to_dict(cfg), "world_size": dinfo.world_size},
                                keep=tc.keep_ckpts)
 
+    done = start
     try:
         method.train()
         t_window, n_window = time.perf_counter(), 0
@@ -216,8 +217,18 @@ def _loop(cfg: RunConfig, out_dir: Path, method: Method, train_set: Any, sample_
                 with preserved_rng():
                     evaluator(method, done, log.note)
                 method.train()
+    except KeyboardInterrupt:
+        # No checkpoint here: a half-finished step may have updated some nets and not others.
+        log.note(f"interrupted after step {done}; the newest checkpoint is "
+                 f"{last_good if last_good is not None else 'none (no checkpoint written yet)'}; "
+                 f"the same command resumes from it")
+        raise
     finally:
         log.close()
+    if main and stop < tc.total_iters:
+        log_line = (f"paused at step {done} of {tc.total_iters} (--max-steps); checkpoint {last_good}; "
+                    f"the same command without --max-steps (or with a larger one) continues from it")
+        print(log_line, flush=True)
     dist_utils.barrier()
     return method
 
