@@ -164,6 +164,9 @@ def test_cli_train_then_list(cache):
     assert again.exit_code == 0 and "already cached" in again.output and trained["name"] in again.output
     listed = runner.invoke(app, ["classifier", "list", "--json"])
     assert [r["name"] for r in json.loads(listed.output)] == [trained["name"]]
+    text = runner.invoke(app, ["classifier", "list"]).output
+    assert trained["name"] in text and f"{trained['val_acc']:.4f}" in text and str(cache) in text
+    assert max(len(line) for line in text.splitlines()) <= 120  # no column of absolute paths
     bad = runner.invoke(app, ["classifier", "train", "fashion10", "--label", "content"])
     assert bad.exit_code != 0 and "no content label" in str(bad.exception)
 

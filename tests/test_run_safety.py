@@ -77,7 +77,25 @@ def _folder_dataset(root: Path) -> None:
                 Image.fromarray(pixels).save(folder / f"{i}.png")
 
 
-def test_a_run_whose_folder_dataset_moved_is_evaluated_at_the_new_place(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def classifier_cache(tmp_path, monkeypatch):
+    """Classifiers trained here go to a temporary cache (their datasets are temporary folders),
+    while the Inception and LPIPS weights stay in the shared one."""
+    from i2ibench.features import classifier
+
+    root = tmp_path / "classifier-cache"
+
+    def temporary_cache_dir(*parts: str) -> Path:
+        path = root.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    monkeypatch.setattr(classifier, "cache_dir", temporary_cache_dir)
+    return root
+
+
+def test_a_run_whose_folder_dataset_moved_is_evaluated_at_the_new_place(tmp_path, monkeypatch, capsys,
+                                                                         classifier_cache):
     old, new = tmp_path / "data-old", tmp_path / "data-new"
     _folder_dataset(old)
     run_dir = tmp_path / "run"
@@ -91,6 +109,8 @@ def test_a_run_whose_folder_dataset_moved_is_evaluated_at_the_new_place(tmp_path
     assert code == 0, err
     df = R.load_records([run_dir])
     assert set(df[R.DATASET]) == {f"folder:{old}"} and df[df[R.METRIC] == "mfid"][R.VALUE].notna().all()
+    trained = [p for p in (classifier_cache / "classifiers").iterdir() if not p.name.startswith(".")]  # not lock files
+    assert len(trained) == 1  # its domain classifier, in the temporary cache, not the user's
     code, _, err = run_cli(monkeypatch, capsys, "run", "-m", "stargan2", "-d", f"folder:{old}", "-p", "smoke",
                            "--out", str(run_dir), "--no-eval", "--no-progress", "--set", "train.total_iters=3",
                            "--data-root", str(new))

@@ -20,7 +20,7 @@ classifier_app = typer.Typer(
 
 
 def _console() -> Console:
-    return Console(width=160, soft_wrap=False) if not Console().is_terminal else Console()
+    return Console(width=120, soft_wrap=False) if not Console().is_terminal else Console()
 
 
 @classifier_app.command("train")
@@ -87,15 +87,21 @@ def classifier_list(as_json: bool = typer.Option(False, "--json", help="Print th
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    # The folder of each is under the cache root printed below (`--json` gives each one): a
+    # column of absolute paths would push the table past any terminal's width.
     table = Table(title="i2ibench classifiers (cached)")
-    for col in ("name", "dataset", "label", "arch", "img", "val acc", "train s", "folder"):
-        table.add_column(col, overflow="fold", no_wrap=col == "name")
+    for col in ("name (dataset-label-arch@digest)", "label", "arch", "img", "val acc", "train s"):
+        table.add_column(col, overflow="fold", no_wrap=not col.startswith("name"))
     for r in rows:
-        table.add_row(r["name"], r["dataset"], r["label"], r["arch"], str(r["img_size"]), f"{r['val_acc']:.4f}",
-                      f"{r['training']['seconds']:.0f}", r["folder"])
+        table.add_row(r["name"], r["label"], r["arch"], str(r["img_size"]), f"{r['val_acc']:.4f}",
+                      f"{r['training']['seconds']:.0f}")
     _console().print(table)
     if not rows:
         typer.echo("none cached; `i2ibench classifier train DATASET` trains one")
+    else:
+        from i2ibench.features.classifier import classifiers_root
+
+        typer.echo(f"folders under {classifiers_root()} (`--json` lists each)")
 
 
 def register(app: typer.Typer) -> None:

@@ -407,9 +407,14 @@ def load_classifier(dataset: str, label: str = "domain", cfg: ClassifierConfig |
     return load_folder(folder, device)
 
 
+def classifiers_root() -> Path:
+    """The folder that holds every cached classifier (``$I2IBENCH_CACHE/classifiers``)."""
+    return cache_dir(CACHE_SUBDIR)
+
+
 def list_classifiers() -> list[dict]:
     """The meta of every complete classifier in the cache, with its ``folder``."""
-    root = cache_dir(CACHE_SUBDIR)
+    root = classifiers_root()
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         meta = read_meta(folder)
