@@ -72,17 +72,29 @@ def test_damaged_entry_is_recomputed_and_rewritten(tmp_path, damage):
     assert compute.calls == 2  # the rewritten entry is good
 
 
-def test_an_entry_of_the_older_format_is_recomputed_without_a_warning(tmp_path, recwarn):
+@pytest.mark.parametrize("tampered", [False, True])
+def test_an_entry_in_the_earlier_features_layout_is_still_read(tmp_path, tampered):
+    # Real features cached before every kind of entry shared one layout: read, not recomputed
+    # (an evaluation cache of ~2,000 Inception passes is not thrown away), and checked the same way.
+    from i2ibench.features.cache import fingerprint_tensor
+
     compute = Counter()
     cached_features(KEY, compute, cache_root=tmp_path)
     path = cache_entry_path(KEY, tmp_path)
     entry = torch.load(path, weights_only=True)
-    torch.save({"format": 1, "key": entry["key"], "features": entry["tensors"]["features"]}, path)
-    got = cached_features(KEY, compute, cache_root=tmp_path)
-    assert compute.calls == 2 and torch.equal(got, compute.value)
-    assert not [w for w in recwarn if "recomputing" in str(w.message)]
-    cached_features(KEY, compute, cache_root=tmp_path)
-    assert compute.calls == 2
+    feats = entry["tensors"]["features"]
+    legacy = {"format": 1, "key": entry["key"], "features": feats.clone(), "features_sha256": fingerprint_tensor(feats)}
+    if tampered:
+        legacy["features"][0, 0] += 1.0
+    torch.save(legacy, path)
+    if tampered:
+        with pytest.warns(UserWarning, match="recomputing"):
+            got = cached_features(KEY, compute, cache_root=tmp_path)
+        assert compute.calls == 2
+    else:
+        got = cached_features(KEY, compute, cache_root=tmp_path)
+        assert compute.calls == 1
+    assert torch.equal(got, compute.value)
 
 
 def test_default_location_is_the_i2ibench_cache(tmp_path, monkeypatch):

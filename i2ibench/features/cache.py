@@ -29,7 +29,7 @@ from i2ibench.errors import I2IError
 from i2ibench.fileio import remove_orphan_temps, state_dict_sha256, torch_save, write_json
 
 CACHE_SUBDIR = "features"
-FORMAT_VERSION = 2  # 2: one entry format (named tensors) for every kind; 1 had a features-only one
+FORMAT_VERSION = 1
 
 
 def fingerprint_tensor(t: torch.Tensor) -> str:
@@ -103,20 +103,23 @@ def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 def load_tensors(key: dict, subdir: str, cache_root: str | os.PathLike | None = None) -> dict[str, torch.Tensor] | None:
     """The named tensors stored for ``key`` in ``subdir`` of the cache root, or None.
 
-    None when there is no entry or it was written in an older entry format (silently: the
-    caller recomputes and rewrites it), and with a warning when the entry is unreadable,
-    belongs to another key or its tensors do not match their stored digest.
+    None when there is no entry, and (with a warning) when the entry is unreadable, belongs
+    to another key or its tensors do not match their stored digest: the caller recomputes.
+    Real-feature entries written before every kind shared this layout (one ``features`` tensor
+    with its ``features_sha256``) are read as ``{"features": ...}``, so no cache is lost.
     """
     path = cache_entry_path(key, cache_root, subdir)
     if not path.is_file():
         return None
     try:
         entry = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(entry, dict) and entry.get("format") != FORMAT_VERSION:
-            return None
         tensors = entry.get("tensors") if isinstance(entry, dict) else None
+        digest_ok = tensors is not None and _tensors_sha256(tensors) == entry.get("tensors_sha256")
+        if isinstance(entry, dict) and tensors is None and isinstance(entry.get("features"), torch.Tensor):
+            tensors = {"features": entry["features"]}  # the earlier real-feature layout
+            digest_ok = fingerprint_tensor(entry["features"]) == entry.get("features_sha256")
         ok = (isinstance(tensors, dict) and all(isinstance(t, torch.Tensor) for t in tensors.values())
-              and entry.get("key") == _canonical(key) and _tensors_sha256(tensors) == entry.get("tensors_sha256"))
+              and entry.get("format") == FORMAT_VERSION and entry.get("key") == _canonical(key) and digest_ok)
     except Exception as e:  # truncated zip, foreign pickle, ...
         warnings.warn(f"cache entry {path} is unreadable ({type(e).__name__}); recomputing")
         return None
