@@ -52,6 +52,8 @@ def test_about_uses_the_relative_tolerance():
     far = _records(_rows(ABOUT, "lanit", [111, 111]), _rows(ABOUT, "stargan2", [100, 100]))
     assert C.judge(near, ABOUT).verdict == C.REPRODUCED and "5.0 %" in C.judge(near, ABOUT).evidence
     assert C.judge(far, ABOUT).verdict == C.NOT_REPRODUCED
+    one_seed = _records(_rows(ABOUT, "lanit", [111]), _rows(ABOUT, "stargan2", [100, 100]))
+    assert C.judge(one_seed, ABOUT).verdict == C.INCONCLUSIVE and "too few seeds" in C.judge(one_seed, ABOUT).evidence
 
 
 def test_mode_free_claim_compares_rows_of_different_modes():
