@@ -156,6 +156,22 @@ def test_mode_the_method_lacks_is_not_applicable():
     assert ref[R.VALUE].notna().all()
 
 
+def test_a_lacking_mode_has_not_applicable_rows_for_the_classifier_metrics_too(monkeypatch):
+    from types import SimpleNamespace
+
+    from i2ibench.evaluation import harness
+    from i2ibench.evaluation.translate import Classifiers
+
+    brightness = SimpleNamespace(name="toy-domain", val_acc=1.0,
+                                 predict=lambda x: (x.mean(dim=(1, 2, 3)) > 0).long())  # a caller's stand-in
+    monkeypatch.setattr(harness, "load_classifiers", lambda *a, **k: Classifiers(domain=brightness))
+    df = evaluate_toy(FakeMethod(modes=("reference",)))
+    overall = df[df[R.SCOPE] == R.SCOPE_OVERALL]
+    latent, ref = overall[overall[R.MODE] == "latent"], overall[overall[R.MODE] == "reference"]
+    assert mk.TRANSLATION_ACC in set(ref[R.METRIC])
+    assert mk.TRANSLATION_ACC in set(latent[R.METRIC]) and latent[R.VALUE].isna().all()
+
+
 def test_lpips_is_mean_pairwise_distance_of_outputs_of_one_input():
     val = ToyData(k=2, n=2)
     df = evaluate_toy(FakeMethod(modes=("latent",)), cfg=toy_cfg(modes=("latent",), outs_per_input=3), val=val)

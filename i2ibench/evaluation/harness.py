@@ -151,7 +151,7 @@ def evaluate(method: Method, cfg: RunConfig | None = None, out_dir: str | Path |
                 note = f"not applicable: {cfg.method} has no {mode} translation"
                 say(f"[eval] {mode}: {note}")
                 for p in protocols:
-                    for m in group_metrics(with_lpips):
+                    for m in metrics:  # every metric the mode would have had, classifier ones too
                         rows.add(p, mode, overall_key(m), SCOPE_OVERALL, "", math.nan, note=note)
                 continue
             served = [i for i, t in enumerate(tasks) if method.serves(t.src, t.trg, mode)]
