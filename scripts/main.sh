@@ -3,7 +3,7 @@
 # pre-train the offline CLIP stand-in (cached after the first time) while the fashion10 domain
 # classifier behind translation accuracy trains beside it, train LANIT at the quick preset
 # (16 px, 1,500 iterations), evaluate it, and print the fashion10 table beside the committed
-# cpu-preset runs.
+# cpu-preset runs of the fashion10-cpu campaign.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,4 +18,4 @@ CLASSIFIER=$!
 $I2I vlm pretrain
 wait "$CLASSIFIER"
 $I2I run --method lanit --dataset fashion10 --preset quick --out "$RUN" --no-progress
-$I2I table --compare tunit --dataset fashion10 --runs "$RUN" --runs results/cpu
+$I2I table --compare tunit --dataset fashion10 --runs "$RUN" --runs results/campaigns/fashion10-cpu
