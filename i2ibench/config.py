@@ -167,6 +167,23 @@ def validate(obj: Any, prefix: str = "", in_model: bool = False) -> None:
             check_value(obj, f.name, key, value, in_model)
 
 
+def ema_horizon_warning(cfg: "RunConfig") -> str | None:
+    """A one-line warning when the EMA horizon 1 / (1 - ema_beta) exceeds half of
+    ``train.total_iters`` (README "Configuration"): the evaluated EMA generator would then be
+    mostly its initialisation. None for methods without an EMA and for the ``smoke`` preset,
+    whose runs only pin code."""
+    beta = getattr(cfg.model, "ema_beta", None)
+    if beta is None or cfg.preset == "smoke":
+        return None
+    if beta >= 1:
+        return f"model.ema_beta={beta} never moves the EMA generator from its initialisation"
+    horizon = 1.0 / (1.0 - float(beta))
+    if horizon <= cfg.train.total_iters / 2:
+        return None
+    return (f"EMA horizon {horizon:.0f} iterations (model.ema_beta={beta}) is more than half of train.total_iters="
+            f"{cfg.train.total_iters}: the evaluated EMA generator will be mostly its initialisation")
+
+
 def validate_run_config(cfg: "RunConfig") -> "RunConfig":
     """Every value of ``cfg`` in its allowed range (field rules, method field rules, finite
     floats). Raises ``ConfigError`` with one line naming the key, the value and what was

@@ -19,7 +19,7 @@ def test_root():
     pass
 
 def test_passes():
-    assert True
+    pass
 '''
 
 

@@ -33,7 +33,7 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
          sets: Optional[list[str]], config: Optional[Path], data_root: Optional[str], vlm: Optional[str],
          precision: Optional[str], channels_last: bool, no_eval: bool, max_steps: Optional[int],
          progress: bool) -> None:
-    from i2ibench.config import build_run_config, load_overrides_file, parse_set_args
+    from i2ibench.config import build_run_config, ema_horizon_warning, load_overrides_file, parse_set_args
     from i2ibench.fileio import check_writable_dir
     from i2ibench.pipeline.run import train_and_evaluate
     from i2ibench.train import distributed
@@ -51,6 +51,9 @@ def _run(method: str, dataset: str, preset: str, out: Optional[Path], seed: Opti
         overrides["train.channels_last"] = True
     cfg = build_run_config(method, dataset, preset, overrides, data_root=data_root, vlm=vlm)
     out_dir = resolve_out_dir(cfg, out)
+    warning = ema_horizon_warning(cfg)
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
     # Before anything is trained or written: a file, a path under a file or a read-only folder
     # would otherwise fail at the first checkpoint (or, for config.yaml, with a traceback).
     check_writable_dir(out_dir, "--out")
