@@ -1,5 +1,7 @@
 """Verdicts on the papers' claims from synthetic records with known answers."""
 
+from pathlib import Path
+
 import pytest
 
 from i2ibench.metrics import keys as mk
@@ -106,3 +108,11 @@ def test_every_claim_names_a_registered_metric():
     assert len({c.id for c in C.CLAIMS}) == len(C.CLAIMS)
     verdicts = C.judge_all(R.from_rows([]))
     assert len(verdicts) == len(C.CLAIMS) + 2 and {v.verdict for v in verdicts} == {C.NO_DATA}
+
+
+@pytest.mark.parametrize("claim", [LANIT_TUNIT, ABOUT], ids=lambda c: c.id)
+def test_lanit_table1_claims_use_that_tables_protocol(claim):
+    # A claim judged on another protocol than the paper's table would compare other numbers.
+    published = R.load_records([Path(__file__).resolve().parents[1] / "results" / "published" / "lanit_table1.csv"])
+    rows = published[(published[R.METHOD] == "lanit") & (published[R.METRIC] == claim.metric)]
+    assert not rows.empty and set(rows[R.PROTOCOL]) == {claim.protocol}
