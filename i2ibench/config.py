@@ -168,20 +168,26 @@ def validate(obj: Any, prefix: str = "", in_model: bool = False) -> None:
 
 
 def ema_horizon_warning(cfg: "RunConfig") -> str | None:
-    """A one-line warning when the EMA horizon 1 / (1 - ema_beta) exceeds half of
-    ``train.total_iters`` (README "Configuration"): the evaluated EMA generator would then be
-    mostly its initialisation. None for methods without an EMA and for the ``smoke`` preset,
-    whose runs only pin code."""
+    """A one-line warning when the EMA horizon 1 / (1 - ema_beta) exceeds half of the steps the
+    EMA runs (README "Configuration"): ``train.total_iters`` less ``model.ema_start_iters`` for a
+    method whose EMA starts late (TUNIT, clovaai/tunit train/train_unsupervised.py). The evaluated
+    EMA generator would then be mostly its starting state. None for methods without an EMA, for
+    runs that end before their EMA starts (the live generator is scored) and for the ``smoke``
+    preset, whose runs only pin code."""
     beta = getattr(cfg.model, "ema_beta", None)
     if beta is None or cfg.preset == "smoke":
         return None
     if beta >= 1:
         return f"model.ema_beta={beta} never moves the EMA generator from its initialisation"
     horizon = 1.0 / (1.0 - float(beta))
-    if horizon <= cfg.train.total_iters / 2:
+    start = int(getattr(cfg.model, "ema_start_iters", 0))
+    span = cfg.train.total_iters - start
+    if span <= 0 or horizon <= span / 2:
         return None
-    return (f"EMA horizon {horizon:.0f} iterations (model.ema_beta={beta}) is more than half of train.total_iters="
-            f"{cfg.train.total_iters}: the evaluated EMA generator will be mostly its initialisation")
+    steps = f"the {span} steps the EMA runs (train.total_iters={cfg.train.total_iters}" + (
+        f" - model.ema_start_iters={start})" if start else ")")
+    return (f"EMA horizon {horizon:.0f} iterations (model.ema_beta={beta}) is more than half of {steps}: "
+            "the evaluated EMA generator will be mostly its starting state")
 
 
 def validate_run_config(cfg: "RunConfig") -> "RunConfig":

@@ -276,6 +276,19 @@ def test_generator_ema_starts_as_a_copy_before_its_first_step_then_averages():
         torch.testing.assert_close(e1, e0 + (1 - beta) * (p - e0))
 
 
+def test_guiding_ema_has_its_own_momentum():
+    # The generator EMA's beta (shortened by the cpu preset) must not change the MoCo keys' EMA.
+    m = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 0,
+                       "model.ema_beta": 0.5, "model.c_ema_beta": 0.9})
+    m.training_step(make_batch(), step=0)
+    before = snapshot(m.nets_ema["guiding"])
+    m.training_step(make_batch(seed=3), step=1)
+    for e0, e1, p in zip(before, m.nets_ema["guiding"].parameters(), m.nets["guiding"].parameters()):
+        torch.testing.assert_close(e1, e0 + (1 - 0.9) * (p - e0))
+    cpu = build_run_config("tunit", "fashion10", "cpu").model
+    assert (cpu.c_ema_beta, cpu.ema_beta) == (0.999, 0.998)
+
+
 def test_unsupervised_step_does_not_read_ground_truth():
     torch.manual_seed(0)
     a = make_method(**{"model.separated_iters": 0, "model.ema_start_iters": 0})
