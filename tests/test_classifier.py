@@ -213,3 +213,10 @@ def test_cli_img_size_trains_the_classifier_the_evaluation_looks_up(cache, monke
                                "--no-progress")
         assert code != 0 and "stop here" in err
     assert asked == [0, 16]  # 32 px is fashion10's default: the default recipe, as a 32 px run looks it up
+
+
+@needs_cmnist
+def test_progress_bar_is_not_written_into_a_redirected_log(cache, capsys):
+    # capsys's stderr is no terminal: a bar there would fill a log file with \r-updates.
+    fc.load_classifier("cmnist", "domain", fc.ClassifierConfig(max_steps=2), progress=True)
+    assert "training classifier" not in capsys.readouterr().err

@@ -236,6 +236,12 @@ def test_pretraining_is_deterministic_and_trains(pretrain_data):
     assert not torch.equal(a["visual.conv1.weight"], c["visual.conv1.weight"])
 
 
+def test_pretraining_bar_is_not_written_into_a_redirected_log(pretrain_data, capsys):
+    # capsys's stderr is no terminal (scripts/main.sh's log): no \r-updates there.
+    pretrain(TinyClipConfig(max_steps=1, batch_size=16), data=pretrain_data, progress=True)
+    assert "pre-training tiny-clip" not in capsys.readouterr().err
+
+
 def test_captions_describe_the_right_images():
     table = caption_table()
     text = {c.text: i for i, c in enumerate(table)}

@@ -267,7 +267,8 @@ def train_net(train_ds, labels: torch.Tensor, num_classes: int, arch: str, cfg: 
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="training classifier", unit="step", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=total, desc="training classifier", unit="step", dynamic_ncols=True, file=sys.stderr,
+                   disable=None)  # None: drawn on a terminal only, not into a redirected log
     step, losses = 0, []
     while step < total:
         order = rows[torch.randperm(len(rows), generator=gen)]

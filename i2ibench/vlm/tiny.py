@@ -325,7 +325,8 @@ def _pretrain(cfg: TinyClipConfig, fashion_root, cmnist_root, progress: bool,
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="pre-training tiny-clip", unit="step", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=total, desc="pre-training tiny-clip", unit="step", dynamic_ncols=True, file=sys.stderr,
+                   disable=None)  # None: drawn on a terminal only, not into a redirected log
     step, losses = 0, []
     while step < total:
         plan = EpochPlan(data, cfg, captions, gen)
