@@ -90,7 +90,7 @@ class TUNITConfig:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     ema_beta: float = 0.999         # generator EMA (from ema_start_iters on)
-    c_ema_beta: float = 0.999       # guiding-network EMA, which makes the MoCo keys (official moment_update(C, C_EMA, 0.999))
+    c_ema_beta: float = 0.999       # guiding-network EMA, which makes the MoCo keys (official: 0.999)
 
 
 PRESETS = {
