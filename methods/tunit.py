@@ -27,8 +27,8 @@ One iteration, as in the official ``train/train_unsupervised.py`` (clovaai/tunit
    generator and guiding network together: hinge adversarial loss on the translation and on
    the reconstruction, ``w_rec`` * L1 reconstruction, ``w_vec`` * style contrastive loss of
    the translation's style against the EMA style of its reference;
-3. the keys of this step enter the queue; EMA of the guiding network every step, of the
-   generator from ``ema_start_iters`` on (copied from the generator at the start of that step,
+3. the keys of this step enter the queue; EMA of the guiding network every step (momentum
+   ``c_ema_beta``), of the generator (``ema_beta``; official: 0.999 for both) from ``ema_start_iters`` on (copied from the generator at the start of that step,
    before its update, as official ``main.py`` copies it at the start of epoch ``ema_start``).
    Until the EMA generator has started, translation uses the live generator and every
    evaluation row says so.
